@@ -1,0 +1,1 @@
+//! Tokens for Microsoft Graph (in progress).

@@ -1,0 +1,10 @@
+//! entramail-operator: provisions Microsoft Entra app registrations for NocoBase mail and rotates their secrets.
+//!
+//! Layout: `api` (CRD types), `graph` (the one Microsoft Graph client), `auth` (tokens for Graph),
+//! `planner` (pure decisions, no IO), `controller` (IO: reconcile loops wiring the rest together).
+
+pub mod api;
+pub mod auth;
+pub mod controller;
+pub mod graph;
+pub mod planner;
