@@ -26,19 +26,34 @@ for entry in "${all_tools[@]}"; do
     continue
   fi
   version="$(go list -m -f '{{.Version}}' "${module}")"
+  ldflags="-s -w"
+  goexperiment="${GOEXPERIMENT:-}"
+  case "${name}" in
+    helm)
+      # As helm's Makefile does: the version, and the Kubernetes version `helm template`/`lint` assume
+      # (client-go v0.X.Y -> 1.X; without it helm assumes v1.20 and rejects the chart's kubeVersion).
+      k8s_minor="$(go list -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2)"
+      ldflags+=" -X helm.sh/helm/v3/internal/version.version=${version}"
+      for v in pkg/lint/rules pkg/chartutil; do
+        ldflags+=" -X helm.sh/helm/v3/${v}.k8sVersionMajor=1 -X helm.sh/helm/v3/${v}.k8sVersionMinor=${k8s_minor}"
+      done
+      ;;
+    # trivy uses encoding/json/v2, which Go 1.26 gates behind GOEXPERIMENT=jsonv2 (trivy's own release build sets it).
+    trivy)
+      ldflags+=" -X github.com/aquasecurity/trivy/pkg/version/app.ver=${version#v}"
+      goexperiment="jsonv2${goexperiment:+,${goexperiment}}"
+      ;;
+  esac
+  # The stamp records version and build flags, so changing either triggers a rebuild.
   stamp="${bin_dir}/${name}.version"
-  if [[ -x "${bin_dir}/${name}" && -f "${stamp}" && "$(cat "${stamp}")" == "${version}" ]]; then
+  want="${version} GOEXPERIMENT=${goexperiment} ${ldflags}"
+  if [[ -x "${bin_dir}/${name}" && -f "${stamp}" && "$(cat "${stamp}")" == "${want}" ]]; then
     echo "build.sh: ${name} ${version} already built (${bin_dir}/${name})"
     continue
   fi
   echo "build.sh: building ${name} ${version} -> ${bin_dir}/${name}"
-  ldflags="-s -w"
-  case "${name}" in
-    helm) ldflags+=" -X helm.sh/helm/v3/internal/version.version=${version}" ;;
-    trivy) ldflags+=" -X github.com/aquasecurity/trivy/pkg/version/app.ver=${version#v}" ;;
-  esac
   # Build to a temp name first so an interrupted build never leaves a binary that looks finished.
-  CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "${ldflags}" -o "${bin_dir}/${name}.tmp" "${pkg}"
+  GOEXPERIMENT="${goexperiment}" CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "${ldflags}" -o "${bin_dir}/${name}.tmp" "${pkg}"
   mv -f "${bin_dir}/${name}.tmp" "${bin_dir}/${name}"
-  echo "${version}" >"${stamp}"
+  echo "${want}" >"${stamp}"
 done

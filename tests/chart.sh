@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Chart checks (run by `make chart`, and by `make test` on the real test control plane):
+#   1. build the pinned helm + trivy (tests/tools/build.sh; cached)
+#   2. helm lint --strict with default values and every tests/chart-values/*.yaml
+#   3. helm template each of those and assert what the manifests must say (tests/chart_checks.py)
+#   4. values.schema.json negative tests: every tests/chart-values/invalid/*.yaml must make `helm template` fail
+#      with a schema error
+#   5. trivy config: 0 HIGH/CRITICAL misconfigurations in the chart (default values and every values file) and in
+#      the Dockerfile
+#   6. when KUBECONFIG points at the test control plane (tests/testbed/with-control-plane.sh sets
+#      TESTBED_KUBECONFIG): kubectl apply --server-side --dry-run=server of every rendering (CRDs included;
+#      ServiceMonitor/PrometheusRule skipped, their CRDs are not installed there)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+TESTBIN="${TESTBIN:-${CARGO_TARGET_DIR:-$repo/target}/testbin}"
+case "$TESTBIN" in /*) ;; *) TESTBIN="$repo/$TESTBIN" ;; esac
+export TESTBIN
+chart="$repo/charts/entramail-operator"
+values_dir="$here/chart-values"
+release=entramail
+namespace=entramail-system
+
+step() { printf '\n=== chart: %s\n' "$*"; }
+fail() {
+  printf 'chart: FAILED: %s\n' "$*" >&2
+  exit 1
+}
+
+step "building pinned helm and trivy"
+"$here/tools/build.sh" helm trivy
+helm="$TESTBIN/helm"
+trivy="$TESTBIN/trivy"
+"$helm" version --short
+"$trivy" --version | head -n1
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/entramail-chart.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+# helm must not read or write the user's helm config, nor trivy its cache, outside the work/target dirs.
+export HELM_CONFIG_HOME="$work/helm/config" HELM_CACHE_HOME="$work/helm/cache" HELM_DATA_HOME="$work/helm/data"
+
+crd_count="$(find "$chart/crds" -maxdepth 1 -name '*.yaml' | wc -l)"
+[[ "$crd_count" -ge 2 ]] || fail "expected the CRDs in $chart/crds (run \`make crds\`), found $crd_count file(s)"
+
+# Value sets: "default" (no file) plus every tests/chart-values/*.yaml.
+cases=(default)
+for f in "$values_dir"/*.yaml; do cases+=("$(basename "$f" .yaml)"); done
+values_args() { [[ "$1" == default ]] || printf -- '--values\n%s\n' "$values_dir/$1.yaml"; }
+
+step "helm lint --strict (${cases[*]})"
+for c in "${cases[@]}"; do
+  mapfile -t va < <(values_args "$c")
+  "$helm" lint --strict "$chart" --namespace "$namespace" "${va[@]}" >"$work/lint-$c.log" 2>&1 \
+    || { cat "$work/lint-$c.log" >&2; fail "helm lint ($c)"; }
+  echo "ok: lint $c"
+done
+
+step "helm template + manifest assertions"
+for c in "${cases[@]}"; do
+  mapfile -t va < <(values_args "$c")
+  "$helm" template "$release" "$chart" --namespace "$namespace" --include-crds "${va[@]}" >"$work/$c.yaml" \
+    || fail "helm template ($c)"
+  echo "rendered $c: $(grep -c '^kind:' "$work/$c.yaml") objects"
+done
+python3 "$here/chart_checks.py" "$work" "$namespace" "${cases[@]}"
+
+step "values.schema.json rejects bad values"
+neg=0
+for f in "$values_dir"/invalid/*.yaml; do
+  name="$(basename "$f" .yaml)"
+  if "$helm" template "$release" "$chart" --namespace "$namespace" --values "$f" >"$work/neg.out" 2>"$work/neg.err"; then
+    fail "invalid values $name were accepted by helm template"
+  fi
+  grep -qi 'schema' "$work/neg.err" || { cat "$work/neg.err" >&2; fail "invalid values $name failed, but not on the schema"; }
+  echo "ok: rejected $name: $(grep -m1 "at '" "$work/neg.err" | sed 's/^[[:space:]-]*//')"
+  neg=$((neg + 1))
+done
+[[ $neg -gt 0 ]] || fail "no negative values files in $values_dir/invalid"
+
+step "trivy config --severity HIGH,CRITICAL"
+trivy_cache="$TESTBIN/../trivy-cache"
+# The ignore file holds the reviewed exceptions (each with its reason); it is applied to the chart's default
+# rendering only. The namespace-restricted renderings must be clean without it.
+ignore="$here/chart-trivyignore.yaml"
+run_trivy() {
+  local label="$1"
+  shift
+  if ! "$trivy" config --quiet --cache-dir "$trivy_cache" --skip-check-update \
+    --severity HIGH,CRITICAL --exit-code 1 "$@" >"$work/trivy.out" 2>&1; then
+    cat "$work/trivy.out" >&2
+    fail "trivy found HIGH/CRITICAL misconfigurations ($label)"
+  fi
+  echo "ok: trivy $label: 0 HIGH/CRITICAL"
+}
+for c in "${cases[@]}"; do
+  mapfile -t va < <(values_args "$c")
+  helm_values=()
+  [[ ${#va[@]} -eq 0 ]] || helm_values=(--helm-values "${va[1]}")
+  if python3 "$here/chart_checks.py" --cluster-secrets "$work/$c.yaml"; then
+    run_trivy "chart/$c (reviewed exceptions: $(basename "$ignore"))" --ignorefile "$ignore" "${helm_values[@]}" "$chart"
+  else
+    run_trivy "chart/$c (no exceptions)" "${helm_values[@]}" "$chart"
+  fi
+done
+mkdir -p "$work/docker"
+cp "$repo/Dockerfile" "$work/docker/Dockerfile"
+run_trivy "Dockerfile" "$work/docker"
+
+if [[ -n "${TESTBED_KUBECONFIG:-}" && "${KUBECONFIG:-}" == "$TESTBED_KUBECONFIG" ]]; then
+  step "kubectl apply --server-side --dry-run=server on the test control plane"
+  kubectl="$TESTBIN/kubectl"
+  [[ -x "$kubectl" ]] || fail "$kubectl missing (tests/testbed/build.sh builds it)"
+  for c in "${cases[@]}"; do
+    # Namespaces must exist for a namespaced dry-run; create them for real (the control plane is throwaway).
+    python3 "$here/chart_checks.py" --namespaces "$work/$c.yaml" "$namespace" | while read -r ns; do
+      "$kubectl" create namespace "$ns" --dry-run=client -o yaml | "$kubectl" apply --server-side -f - >/dev/null
+    done
+    python3 "$here/chart_checks.py" --without-kinds "$work/$c.yaml" ServiceMonitor PrometheusRule >"$work/$c-dry.yaml"
+    "$kubectl" apply --server-side --dry-run=server --field-manager=chart-test -f "$work/$c-dry.yaml" \
+      >"$work/dry-$c.log" 2>&1 || { cat "$work/dry-$c.log" >&2; fail "server dry-run ($c)"; }
+    echo "ok: server dry-run $c: $(wc -l <"$work/dry-$c.log") objects accepted"
+  done
+else
+  step "server dry-run skipped (KUBECONFIG is not the test control plane; run via tests/testbed/with-control-plane.sh)"
+fi
+
+printf '\nchart: all checks passed\n'
