@@ -1,0 +1,135 @@
+//! `graph-emulator`: the emulator as a standalone HTTPS server for the demo and manual testing.
+
+use graph_emulator::{Emulator, EmulatorConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "usage: graph-emulator [--bind 127.0.0.1:8443] [--tenant ID] [--client-id ID] [--client-secret S]
+       [--federated-subject SUB] [--ca-out PATH] [--latency-ms N] [--max-lifetime-days N] [--seed N] [--san HOST]...
+Faults, clock and counters are controlled at runtime under /_emulator (see README).";
+
+#[derive(Debug, Default)]
+struct Args {
+    bind: Option<SocketAddr>,
+    tenant: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    federated_subject: Option<String>,
+    ca_out: Option<PathBuf>,
+    latency_ms: Option<u64>,
+    max_lifetime_days: Option<u64>,
+    seed: Option<u64>,
+    sans: Vec<String>,
+}
+
+fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut args = Args::default();
+    while let Some(flag) = raw.next() {
+        if flag == "-h" || flag == "--help" {
+            return Err(String::new());
+        }
+        let value = raw.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
+        match flag.as_str() {
+            "--bind" => {
+                args.bind = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--bind: bad address {value}"))?,
+                )
+            }
+            "--tenant" => args.tenant = Some(value),
+            "--client-id" => args.client_id = Some(value),
+            "--client-secret" => args.client_secret = Some(value),
+            "--federated-subject" => args.federated_subject = Some(value),
+            "--ca-out" => args.ca_out = Some(PathBuf::from(value)),
+            "--latency-ms" => args.latency_ms = Some(number(&value)?),
+            "--max-lifetime-days" => args.max_lifetime_days = Some(number(&value)?),
+            "--seed" => args.seed = Some(number(&value)?),
+            "--san" => args.sans.push(value),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("{msg}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut cfg = EmulatorConfig {
+        extra_hosts: args.sans.clone(),
+        ..EmulatorConfig::default()
+    };
+    cfg.bind = args
+        .bind
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
+    if let Some(seed) = args.seed {
+        cfg.seed = seed;
+    }
+    let emulator = match Emulator::start_with(cfg).await {
+        Ok(e) => e,
+        Err(err) => {
+            eprintln!("graph-emulator: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let handle = emulator.handle();
+    if let Some(tenant) = &args.tenant {
+        handle.add_tenant(tenant);
+        if let Some(client_id) = &args.client_id {
+            if let Some(secret) = &args.client_secret {
+                handle.register_client_secret(tenant, client_id, secret);
+            }
+            if let Some(subject) = &args.federated_subject {
+                handle.register_federated_client(tenant, client_id, subject);
+            }
+        }
+    } else if args.client_id.is_some() {
+        eprintln!("graph-emulator: --client-id needs --tenant");
+        return ExitCode::from(2);
+    }
+    if let Some(ms) = args.latency_ms {
+        handle.set_latency(Duration::from_millis(ms));
+    }
+    if let Some(days) = args.max_lifetime_days {
+        handle.set_max_credential_lifetime(Some(Duration::from_secs(days * 86_400)));
+    }
+    if let Some(path) = &args.ca_out
+        && let Err(err) = std::fs::write(path, emulator.ca_pem())
+    {
+        eprintln!("graph-emulator: cannot write {}: {err}", path.display());
+        return ExitCode::FAILURE;
+    }
+    tracing::info!(
+        url = %emulator.base_url(),
+        graph = %emulator.graph_url(),
+        tenant = args.tenant.as_deref().unwrap_or("-"),
+        client_id = args.client_id.as_deref().unwrap_or("-"),
+        "graph emulator listening"
+    );
+    if let Err(err) = tokio::signal::ctrl_c().await {
+        eprintln!("graph-emulator: cannot wait for ctrl-c: {err}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
