@@ -1,1 +1,26 @@
-//! (in progress)
+//! Custom resource types of the `entramail.io/v1alpha1` API and the constants that go with them.
+
+pub mod conditions;
+pub mod duration;
+pub mod integration;
+pub mod manifests;
+pub mod scopes;
+pub mod tenant;
+pub mod validation;
+
+pub use conditions::{
+    Condition, ConditionStatus, find_condition, is_condition_true, merge_conditions, set_condition,
+};
+pub use duration::GoDuration;
+pub use integration::*;
+pub use scopes::{ExtraScope, GRAPH_RESOURCE_APP_ID, GraphScope, REQUIRED_SCOPES};
+pub use tenant::*;
+
+/// API group of both custom resources.
+pub const GROUP: &str = "entramail.io";
+/// API version of both custom resources.
+pub const VERSION: &str = "v1alpha1";
+/// Set (to any new value, e.g. a timestamp) on a NocoBaseMailIntegration to force a rotation now.
+pub const ROTATE_ANNOTATION: &str = "entramail.io/rotate";
+/// Finalizer that lets the operator clean up Entra objects before the resource disappears.
+pub const FINALIZER: &str = "entramail.io/cleanup";

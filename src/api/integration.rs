@@ -1,0 +1,529 @@
+//! `NocoBaseMailIntegration`: one Entra app registration + client secret for NocoBase's email manager.
+
+use std::{collections::BTreeMap, time::Duration as StdDuration};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    conditions::Condition,
+    duration::GoDuration,
+    scopes::{ExtraScope, GraphScope, delegated_scopes},
+    validation::{
+        DNS1123_LABEL_REGEX, SECRET_KEY_REGEX, dns1123_subdomain_rule, guid_rule, immutable_rule,
+        secure_url_rule,
+    },
+};
+
+/// Path NocoBase serves its mail OAuth callback on, appended to `nocobaseOrigin`.
+pub const NOCOBASE_OAUTH_CALLBACK_PATH: &str = "/admin/settings/mail/oauth2";
+/// Suffix of the default Secret name (`<cr-name>-entra`).
+pub const DEFAULT_SECRET_SUFFIX: &str = "-entra";
+/// Default credential lifetime: 180 days.
+pub const DEFAULT_LIFETIME_HOURS: u64 = 4320;
+/// Longest credential lifetime accepted: 2 years (Entra's own default maximum).
+pub const MAX_LIFETIME_HOURS: u64 = 17520;
+/// Default overlap during which the previous credential stays valid.
+pub const DEFAULT_OVERLAP_HOURS: u64 = 1;
+
+/// Declares one NocoBase Microsoft/Outlook mail integration: the operator creates an Entra app registration
+/// with the delegated Graph permissions NocoBase's email manager needs, writes its client ID and a client
+/// secret into a Kubernetes Secret, and rotates the secret before it expires.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "entramail.io",
+    version = "v1alpha1",
+    kind = "NocoBaseMailIntegration",
+    namespaced,
+    shortname = "nbmail",
+    category = "entramail",
+    status = "NocoBaseMailIntegrationStatus",
+    derive = "PartialEq",
+    doc = "A NocoBase mail integration backed by a Microsoft Entra app registration whose client secret the operator creates, stores in a Secret and rotates.",
+    printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
+    printcolumn(name = "Client ID", type_ = "string", json_path = ".status.appId"),
+    printcolumn(name = "Expires", type_ = "date", json_path = ".status.currentCredential.notAfter"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = kube::core::Rule::new("has(self.spec.secret.name) || size(self.metadata.name) <= 247")
+        .message("metadata.name is too long for the default Secret name <name>-entra; set spec.secret.name"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct NocoBaseMailIntegrationSpec {
+    /// The cluster-scoped EntraTenant that says which tenant to create the app in and how to authenticate.
+    /// Immutable: to move to another tenant, create a new NocoBaseMailIntegration.
+    #[x_kube(validation = immutable_rule("tenantRef"))]
+    pub tenant_ref: TenantRef,
+
+    /// The Entra app registration: name, audience, redirect URIs, permissions.
+    pub application: ApplicationSpec,
+
+    /// The Kubernetes Secret (in this namespace) that receives the client ID and client secret.
+    #[serde(default)]
+    pub secret: SecretSpec,
+
+    /// How credential changes are rolled out to NocoBase.
+    #[serde(default)]
+    pub rotation: RotationSpec,
+
+    /// What happens to the app registration when this resource is deleted (see DeletionPolicy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+}
+
+/// Reference to an EntraTenant.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct TenantRef {
+    /// Name of the EntraTenant (cluster-scoped).
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// The Entra app registration the operator creates (or adopts).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new("(has(self.redirectUris) && size(self.redirectUris) > 0) || has(self.nocobaseOrigin)")
+        .message("set redirectUris and/or nocobaseOrigin: the app needs at least one redirect URI for NocoBase's OAuth callback"),
+    validation = kube::core::Rule::new("!has(oldSelf.existingAppId) || (has(self.existingAppId) && self.existingAppId == oldSelf.existingAppId)")
+        .message("existingAppId is immutable once set"),
+)]
+pub struct ApplicationSpec {
+    /// Display name of the app registration in Entra. Default: "NocoBase mail (<namespace>/<name>)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 120))]
+    pub display_name: Option<String>,
+
+    /// Which accounts may sign in: AzureADMyOrg (this tenant only), AzureADMultipleOrgs (any Entra tenant),
+    /// AzureADandPersonalMicrosoftAccount (any Entra tenant and personal Outlook.com accounts; the default),
+    /// PersonalMicrosoftAccount (personal accounts only).
+    #[serde(default)]
+    pub sign_in_audience: SignInAudience,
+
+    /// Redirect URIs registered on the app (web platform). Each must be https://, except http://localhost
+    /// and http://127.0.0.1 for local testing. Combined with the one derived from nocobaseOrigin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(max = 256)))]
+    #[x_kube(validation = kube::core::Rule::new("self.all(u, u.matches('".to_owned() + super::validation::SECURE_URL_REGEX + "'))")
+        .message("redirectUris must start with https:// (http:// is only allowed for localhost and 127.0.0.1)"))]
+    pub redirect_uris: Vec<String>,
+
+    /// Public origin of NocoBase, e.g. https://nocobase.example.com (optionally with a path prefix).
+    /// The operator registers <origin>/admin/settings/mail/oauth2, NocoBase's mail OAuth callback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 200))]
+    #[x_kube(validation = secure_url_rule("nocobaseOrigin"))]
+    pub nocobase_origin: Option<String>,
+
+    /// Delegated Microsoft Graph permissions to request in addition to the required ones (email,
+    /// offline_access, IMAP.AccessAsUser.All, SMTP.Send, User.Read, which are always requested).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8), extend("x-kubernetes-list-type" = "set"))]
+    pub extra_scopes: Vec<ExtraScope>,
+
+    /// Grant tenant-wide admin consent for the permissions, so users are not prompted. Requires the
+    /// operator's identity to hold DelegatedPermissionGrant.ReadWrite.All. Default false.
+    #[serde(default)]
+    pub admin_consent: bool,
+
+    /// Adopt an existing app registration (its appId / client ID) instead of creating one. Immutable once set.
+    /// When set, deletionPolicy defaults to Orphan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 36))]
+    #[x_kube(validation = guid_rule("existingAppId"))]
+    pub existing_app_id: Option<String>,
+}
+
+/// Who may sign in to the app (Graph `signInAudience`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum SignInAudience {
+    /// Accounts in this tenant only.
+    #[serde(rename = "AzureADMyOrg")]
+    AzureAdMyOrg,
+    /// Accounts in any Entra tenant.
+    #[serde(rename = "AzureADMultipleOrgs")]
+    AzureAdMultipleOrgs,
+    /// Accounts in any Entra tenant and personal Microsoft accounts.
+    #[default]
+    #[serde(rename = "AzureADandPersonalMicrosoftAccount")]
+    AzureAdAndPersonalMicrosoftAccount,
+    /// Personal Microsoft accounts only.
+    #[serde(rename = "PersonalMicrosoftAccount")]
+    PersonalMicrosoftAccount,
+}
+
+impl SignInAudience {
+    /// The value Graph uses.
+    pub fn as_graph_str(self) -> &'static str {
+        match self {
+            Self::AzureAdMyOrg => "AzureADMyOrg",
+            Self::AzureAdMultipleOrgs => "AzureADMultipleOrgs",
+            Self::AzureAdAndPersonalMicrosoftAccount => "AzureADandPersonalMicrosoftAccount",
+            Self::PersonalMicrosoftAccount => "PersonalMicrosoftAccount",
+        }
+    }
+}
+
+/// The target Secret and its credential policy.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new("!(has(self.renewBefore) && has(self.renewBeforePercentage))")
+        .message("set either renewBefore or renewBeforePercentage, not both"),
+    validation = kube::core::Rule::new("!has(self.renewBefore) || duration(self.renewBefore) < duration(self.lifetime)")
+        .message("renewBefore must be shorter than lifetime"),
+)]
+pub struct SecretSpec {
+    /// Name of the Secret in this namespace. Default: "<name of this resource>-entra".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = dns1123_subdomain_rule("secret.name"))]
+    pub name: Option<String>,
+
+    /// Keys the values are stored under in the Secret.
+    #[serde(default)]
+    pub keys: SecretKeys,
+
+    /// Extra labels put on the Secret.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 64))]
+    pub labels: BTreeMap<String, String>,
+
+    /// Extra annotations put on the Secret.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 64))]
+    pub annotations: BTreeMap<String, String>,
+
+    /// Validity of each client secret, as a Go duration (e.g. "4320h" = 180 days). Greater than 0, at most
+    /// "17520h" (2 years). Tenants often enforce a shorter maximum via app-management policies.
+    #[serde(default = "default_lifetime")]
+    #[x_kube(
+        validation = kube::core::Rule::new("duration(self) > duration('0s')").message("lifetime must be greater than 0"),
+        validation = kube::core::Rule::new("duration(self) <= duration('17520h')").message("lifetime must be at most 17520h (2 years)"),
+    )]
+    pub lifetime: GoDuration,
+
+    /// Renew when the current secret has this much validity left (Go duration, shorter than lifetime).
+    /// Mutually exclusive with renewBeforePercentage. If neither is set, renewal starts when 1/3 of the
+    /// lifetime is left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_before: Option<GoDuration>,
+
+    /// Renew when this percentage (1-99) of the lifetime is left. Mutually exclusive with renewBefore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 99))]
+    pub renew_before_percentage: Option<i32>,
+}
+
+impl Default for SecretSpec {
+    fn default() -> Self {
+        Self {
+            name: None,
+            keys: SecretKeys::default(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            lifetime: default_lifetime(),
+            renew_before: None,
+            renew_before_percentage: None,
+        }
+    }
+}
+
+fn default_lifetime() -> GoDuration {
+    GoDuration::from_hours(DEFAULT_LIFETIME_HOURS)
+}
+
+impl SecretSpec {
+    /// The Secret's name: `secret.name`, or `<cr_name>-entra`.
+    pub fn secret_name(&self, cr_name: &str) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{cr_name}{DEFAULT_SECRET_SUFFIX}"))
+    }
+
+    /// How long before `notAfter` to renew: renewBefore, else the percentage of lifetime, else 1/3 of lifetime.
+    pub fn renew_before(&self) -> StdDuration {
+        let lifetime = self.lifetime.as_std();
+        if let Some(rb) = &self.renew_before {
+            return rb.as_std();
+        }
+        match self.renew_before_percentage {
+            Some(p) => lifetime.mul_f64(f64::from(p.clamp(1, 99)) / 100.0),
+            None => lifetime / 3,
+        }
+    }
+}
+
+/// Keys inside the Secret. Each must be a valid Secret key (letters, digits, '-', '_', '.').
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new(
+    "[self.clientId, self.clientSecret, self.tenantId, self.expiresAt, self.previousClientSecret].all(k, [self.clientId, self.clientSecret, self.tenantId, self.expiresAt, self.previousClientSecret].filter(x, x == k).size() == 1)"
+).message("secret keys must all be different"))]
+pub struct SecretKeys {
+    /// Key holding the application (client) ID. Default "clientId".
+    #[serde(default = "default_key_client_id")]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_REGEX))]
+    pub client_id: String,
+    /// Key holding the current client secret. Default "clientSecret".
+    #[serde(default = "default_key_client_secret")]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_REGEX))]
+    pub client_secret: String,
+    /// Key holding the directory (tenant) ID. Default "tenantId".
+    #[serde(default = "default_key_tenant_id")]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_REGEX))]
+    pub tenant_id: String,
+    /// Key holding the current secret's expiry (RFC 3339). Default "expiresAt".
+    #[serde(default = "default_key_expires_at")]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_REGEX))]
+    pub expires_at: String,
+    /// Key holding the previous client secret during the rotation overlap (absent otherwise).
+    /// Default "previousClientSecret".
+    #[serde(default = "default_key_previous_client_secret")]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_REGEX))]
+    pub previous_client_secret: String,
+}
+
+fn default_key_client_id() -> String {
+    "clientId".into()
+}
+fn default_key_client_secret() -> String {
+    "clientSecret".into()
+}
+fn default_key_tenant_id() -> String {
+    "tenantId".into()
+}
+fn default_key_expires_at() -> String {
+    "expiresAt".into()
+}
+fn default_key_previous_client_secret() -> String {
+    "previousClientSecret".into()
+}
+
+impl Default for SecretKeys {
+    fn default() -> Self {
+        Self {
+            client_id: default_key_client_id(),
+            client_secret: default_key_client_secret(),
+            tenant_id: default_key_tenant_id(),
+            expires_at: default_key_expires_at(),
+            previous_client_secret: default_key_previous_client_secret(),
+        }
+    }
+}
+
+/// How a new credential reaches NocoBase.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationSpec {
+    /// How long the previous client secret stays valid after the Secret switched to the new one (Go duration,
+    /// default "1h", at most "720h"), so that running NocoBase pods keep working until they restart.
+    #[serde(default = "default_overlap")]
+    #[x_kube(validation = kube::core::Rule::new("duration(self) <= duration('720h')").message("overlap must be at most 720h (30 days)"))]
+    pub overlap: GoDuration,
+
+    /// Workloads in this namespace to rollout-restart after the credential changed (NocoBase reads the
+    /// secret at start-up). The previous secret is revoked only after they have rolled out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["kind", "name"]))]
+    pub consumers: Vec<ConsumerRef>,
+
+    /// Optionally call NocoBase's HTTP API after a change (off unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nocobase_push: Option<NocoBasePush>,
+}
+
+impl Default for RotationSpec {
+    fn default() -> Self {
+        Self {
+            overlap: default_overlap(),
+            consumers: Vec::new(),
+            nocobase_push: None,
+        }
+    }
+}
+
+fn default_overlap() -> GoDuration {
+    GoDuration::from_hours(DEFAULT_OVERLAP_HOURS)
+}
+
+/// A workload that reads the Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct ConsumerRef {
+    /// Deployment or StatefulSet.
+    pub kind: ConsumerKind,
+    /// Name of the workload in this namespace.
+    #[schemars(length(min = 1, max = 253), pattern(DNS1123_LABEL_REGEX))]
+    pub name: String,
+}
+
+/// Kinds of workload that can be restarted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ConsumerKind {
+    Deployment,
+    StatefulSet,
+}
+
+/// An HTTP call to NocoBase after each credential change: `POST <url>/api/<resource>:<action>` with
+/// `Authorization: Bearer <API key>`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NocoBasePush {
+    /// Base URL of NocoBase as seen from the operator, e.g. http://nocobase.nocobase.svc:13000.
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^https?://[^ ]+$')").message("nocobasePush.url must be an http:// or https:// URL"))]
+    pub url: String,
+    /// Secret (in this namespace) and key holding a NocoBase API key.
+    pub api_key_secret_ref: SecretKeySelector,
+    /// NocoBase resource to call, e.g. "emailProviders".
+    #[schemars(length(min = 1, max = 128))]
+    pub resource: String,
+    /// Action on the resource, e.g. "update".
+    #[schemars(length(min = 1, max = 64))]
+    pub action: String,
+}
+
+/// A key in a Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretKeySelector {
+    /// Secret name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret.
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_REGEX))]
+    pub key: String,
+}
+
+/// What happens to the app registration when this resource is deleted. Delete removes it from Entra
+/// (and with it every credential). Orphan leaves the app registration and only revokes the client secrets
+/// the operator minted. Default: Delete, or Orphan when application.existingAppId is set (an adopted app
+/// is only deleted if you ask for it explicitly).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the app registration.
+    Delete,
+    /// Keep the app registration; revoke only the operator's client secrets.
+    Orphan,
+}
+
+impl NocoBaseMailIntegrationSpec {
+    /// deletionPolicy, or its default: Orphan for adopted apps, Delete otherwise.
+    pub fn deletion_policy(&self) -> DeletionPolicy {
+        self.deletion_policy
+            .unwrap_or(if self.application.existing_app_id.is_some() {
+                DeletionPolicy::Orphan
+            } else {
+                DeletionPolicy::Delete
+            })
+    }
+
+    /// Delegated Graph permissions to request: the required five plus extraScopes.
+    pub fn delegated_scopes(&self) -> Vec<GraphScope> {
+        delegated_scopes(&self.application.extra_scopes)
+    }
+}
+
+impl ApplicationSpec {
+    /// displayName, or "NocoBase mail (<namespace>/<name>)".
+    pub fn display_name(&self, namespace: &str, name: &str) -> String {
+        self.display_name
+            .clone()
+            .unwrap_or_else(|| format!("NocoBase mail ({namespace}/{name})"))
+    }
+
+    /// redirectUris plus `<nocobaseOrigin>/admin/settings/mail/oauth2`, without duplicates, in that order.
+    pub fn effective_redirect_uris(&self) -> Vec<String> {
+        let mut uris: Vec<String> = Vec::with_capacity(self.redirect_uris.len() + 1);
+        let derived = self
+            .nocobase_origin
+            .as_deref()
+            .map(|o| format!("{}{NOCOBASE_OAUTH_CALLBACK_PATH}", o.trim_end_matches('/')));
+        for u in self.redirect_uris.iter().cloned().chain(derived) {
+            if !uris.contains(&u) {
+                uris.push(u);
+            }
+        }
+        uris
+    }
+}
+
+/// Observed state, written by the operator.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NocoBaseMailIntegrationStatus {
+    /// The metadata.generation last fully reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, TenantReady, ApplicationReady, CredentialReady, SecretSynced, ConsumersUpdated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Application (client) ID of the app registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// Object ID of the app registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_object_id: Option<String>,
+    /// Object ID of the app's service principal (enterprise application).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_principal_id: Option<String>,
+    /// The client secret currently stored in the Secret (metadata only, never the value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_credential: Option<CredentialStatus>,
+    /// Older client secrets still valid in Entra, waiting to be revoked after the overlap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["keyId"]))]
+    pub previous_credentials: Vec<PreviousCredentialStatus>,
+    /// When the operator will create the next client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_time: Option<Time>,
+    /// Consecutive failed attempts (drives back-off); reset on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_attempts: Option<i32>,
+    /// The last value of the entramail.io/rotate annotation that was acted upon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rotation_trigger: Option<String>,
+    /// Name of the Secret holding the credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// Directory (tenant) ID the app lives in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+}
+
+/// The live client secret (Graph passwordCredential metadata).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialStatus {
+    /// passwordCredential keyId.
+    pub key_id: String,
+    /// First characters of the secret, as shown in the Entra portal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Expiry (endDateTime).
+    pub not_after: Time,
+    /// When the operator created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Time>,
+    /// passwordCredential displayName (carries this resource's UID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// A superseded client secret awaiting revocation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousCredentialStatus {
+    /// passwordCredential keyId.
+    pub key_id: String,
+    /// First characters of the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Expiry (endDateTime).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<Time>,
+    /// Earliest time it will be revoked (Secret switch + overlap, once consumers rolled out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_after: Option<Time>,
+}
