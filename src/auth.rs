@@ -1,1 +1,360 @@
-//! Tokens for Microsoft Graph (in progress).
+//! Access tokens for Microsoft Graph.
+//!
+//! Built from a plain config ([`Cloud`] + [`AuthMethod`]); the controller maps the `EntraTenant` CRD onto it.
+//! Token acquisition is delegated to `azure_identity` 1.0, pointed at the cloud's authority host via
+//! `ClientOptions.cloud` and given our own reqwest transport so an extra CA (the tests' emulator CA, a
+//! corporate TLS proxy) is trusted. Tokens are cached here until shortly before they expire.
+
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::TokenCredential;
+use azure_core::http::{ClientOptions, Transport};
+use azure_identity::{
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+use url::Url;
+
+pub use crate::graph::SecretText;
+
+/// Renew a cached token when it has less than this left (Graph rejects tokens at expiry; leave room for
+/// clock skew and a slow request).
+const REFRESH_MARGIN: TimeDelta = TimeDelta::minutes(5);
+
+/// Failure to obtain a token. Messages never contain secrets or tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid authentication configuration: {0}")]
+    Config(String),
+    #[error("authentication method not supported: {0}")]
+    Unsupported(String),
+    #[error("token request failed: {0}")]
+    Token(String),
+}
+
+/// A bearer token with its expiry. The token text is redacted in `Debug`.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub token: SecretText,
+    pub expires_on: DateTime<Utc>,
+}
+
+/// Future returned by [`TokenSource::token`].
+pub type TokenFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<AccessToken, AuthError>> + Send + 'a>>;
+
+/// Something that hands out Graph bearer tokens (cached by the implementation).
+pub trait TokenSource: Send + Sync {
+    fn token(&self) -> TokenFuture<'_>;
+}
+
+/// Which Microsoft cloud a tenant lives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cloud {
+    AzurePublic,
+    AzureUSGovernment,
+    AzureChina,
+    /// Any other endpoint pair, e.g. the test emulator. Both must be https (azure_identity insists).
+    Custom {
+        authority_host: Url,
+        graph_endpoint: Url,
+    },
+}
+
+impl Cloud {
+    /// Entra ID authority host, e.g. `https://login.microsoftonline.com/`.
+    pub fn authority_host(&self) -> Url {
+        match self {
+            Self::AzurePublic => fixed_url("https://login.microsoftonline.com/"),
+            Self::AzureUSGovernment => fixed_url("https://login.microsoftonline.us/"),
+            Self::AzureChina => fixed_url("https://login.chinacloudapi.cn/"),
+            Self::Custom { authority_host, .. } => authority_host.clone(),
+        }
+    }
+
+    /// Graph endpoint without the API version, e.g. `https://graph.microsoft.com/`.
+    pub fn graph_endpoint(&self) -> Url {
+        match self {
+            Self::AzurePublic => fixed_url("https://graph.microsoft.com/"),
+            Self::AzureUSGovernment => fixed_url("https://graph.microsoft.us/"),
+            Self::AzureChina => fixed_url("https://microsoftgraph.chinacloudapi.cn/"),
+            Self::Custom { graph_endpoint, .. } => graph_endpoint.clone(),
+        }
+    }
+
+    /// Graph v1.0 base URL for [`crate::graph::GraphConfig::graph_base`], e.g. `https://graph.microsoft.com/v1.0`.
+    pub fn graph_base(&self) -> Url {
+        let text = format!(
+            "{}/v1.0",
+            self.graph_endpoint().as_str().trim_end_matches('/')
+        );
+        Url::parse(&text).unwrap_or_else(|_| self.graph_endpoint())
+    }
+
+    /// Client-credentials scope for Graph, e.g. `https://graph.microsoft.com/.default`.
+    pub fn graph_scope(&self) -> String {
+        format!(
+            "{}/.default",
+            self.graph_endpoint().as_str().trim_end_matches('/')
+        )
+    }
+
+    fn azure_configuration(&self) -> CloudConfiguration {
+        match self {
+            Self::AzurePublic => CloudConfiguration::AzurePublic,
+            Self::AzureUSGovernment => CloudConfiguration::AzureGovernment,
+            Self::AzureChina => CloudConfiguration::AzureChina,
+            Self::Custom { authority_host, .. } => {
+                // CustomConfiguration is non_exhaustive: start from Default.
+                let mut custom = CustomConfiguration::default();
+                custom.authority_host = authority_host.as_str().trim_end_matches('/').to_owned();
+                CloudConfiguration::Custom(custom)
+            }
+        }
+    }
+}
+
+/// Parses one of the compile-time constant URLs above.
+fn fixed_url(text: &'static str) -> Url {
+    match Url::parse(text) {
+        Ok(url) => url,
+        Err(e) => unreachable!("constant URL {text} is invalid: {e}"),
+    }
+}
+
+/// How the operator authenticates to a tenant.
+#[derive(Debug, Clone)]
+pub enum AuthMethod {
+    ClientSecret {
+        client_id: String,
+        secret: SecretText,
+    },
+    /// Federated credential: a projected Kubernetes service-account token used as client assertion.
+    WorkloadIdentity {
+        client_id: String,
+        token_file: PathBuf,
+    },
+    /// Not supported yet: azure_identity's certificate credential needs its `openssl` feature.
+    ClientCertificate {
+        client_id: String,
+        certificate_pem_or_pkcs12: SecretText,
+        password: Option<SecretText>,
+    },
+    ManagedIdentity {
+        client_id: Option<String>,
+    },
+}
+
+/// Builds a cached Graph token source for `tenant_id`.
+pub fn credential(
+    tenant_id: &str,
+    cloud: &Cloud,
+    method: &AuthMethod,
+    extra_ca_pem: Option<&str>,
+) -> Result<Arc<dyn TokenSource>, AuthError> {
+    let client_options = || -> Result<ClientOptions, AuthError> {
+        let http = http_client(extra_ca_pem, None).map_err(|e| AuthError::Config(e.to_string()))?;
+        Ok(ClientOptions {
+            cloud: Some(Arc::new(cloud.azure_configuration())),
+            transport: Some(Transport::new(Arc::new(http))),
+            ..ClientOptions::default()
+        })
+    };
+    let inner: Arc<dyn TokenCredential> = match method {
+        AuthMethod::ClientSecret { client_id, secret } => {
+            let options = ClientSecretCredentialOptions {
+                client_options: client_options()?,
+            };
+            ClientSecretCredential::new(
+                tenant_id,
+                client_id.clone(),
+                azure_core::credentials::Secret::new(secret.expose().to_owned()),
+                Some(options),
+            )
+            .map_err(|e| AuthError::Config(e.to_string()))?
+        }
+        AuthMethod::WorkloadIdentity {
+            client_id,
+            token_file,
+        } => {
+            let credential_options = ClientAssertionCredentialOptions {
+                client_options: client_options()?,
+            };
+            let options = WorkloadIdentityCredentialOptions {
+                credential_options,
+                client_id: Some(client_id.clone()),
+                tenant_id: Some(tenant_id.to_owned()),
+                token_file_path: Some(token_file.clone()),
+            };
+            WorkloadIdentityCredential::new(Some(options))
+                .map_err(|e| AuthError::Config(e.to_string()))?
+        }
+        AuthMethod::ManagedIdentity { client_id } => {
+            let options = ManagedIdentityCredentialOptions {
+                user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                client_options: client_options()?,
+            };
+            ManagedIdentityCredential::new(Some(options))
+                .map_err(|e| AuthError::Config(e.to_string()))?
+        }
+        AuthMethod::ClientCertificate { .. } => {
+            return Err(AuthError::Unsupported(
+                "client certificate authentication (azure_identity is built without its openssl feature); \
+                 use a client secret, workload identity or managed identity"
+                    .into(),
+            ));
+        }
+    };
+    Ok(Arc::new(AzureTokenSource {
+        inner,
+        scope: cloud.graph_scope(),
+        cache: Mutex::new(None),
+    }))
+}
+
+/// reqwest client for Entra and Graph: trusts the system roots plus `extra_ca_pem`, if given.
+pub(crate) fn http_client(
+    extra_ca_pem: Option<&str>,
+    timeout: Option<std::time::Duration>,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("entramail-operator/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(10));
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
+    if let Some(pem) = extra_ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder.build()
+}
+
+/// azure_identity credential + our own expiry-aware cache.
+struct AzureTokenSource {
+    inner: Arc<dyn TokenCredential>,
+    scope: String,
+    cache: Mutex<Option<AccessToken>>,
+}
+
+impl TokenSource for AzureTokenSource {
+    fn token(&self) -> TokenFuture<'_> {
+        Box::pin(async move {
+            // Holding the lock across the fetch makes concurrent callers share one token request.
+            let mut cached = self.cache.lock().await;
+            if let Some(token) = cached.as_ref()
+                && token.expires_on - Utc::now() > REFRESH_MARGIN
+            {
+                return Ok(token.clone());
+            }
+            let fresh = self
+                .inner
+                .get_token(&[self.scope.as_str()], None)
+                .await
+                .map_err(|e| AuthError::Token(e.to_string()))?;
+            let expires_on = DateTime::<Utc>::from_timestamp(fresh.expires_on.unix_timestamp(), 0)
+                .unwrap_or_else(Utc::now);
+            let token = AccessToken {
+                token: SecretText::new(fresh.token.secret().to_owned()),
+                expires_on,
+            };
+            *cached = Some(token.clone());
+            Ok(token)
+        })
+    }
+}
+
+/// A fixed token, for tests and tools.
+#[derive(Debug, Clone)]
+pub struct StaticToken(pub SecretText);
+
+impl TokenSource for StaticToken {
+    fn token(&self) -> TokenFuture<'_> {
+        let token = AccessToken {
+            token: self.0.clone(),
+            expires_on: Utc::now() + TimeDelta::hours(1),
+        };
+        Box::pin(async move { Ok(token) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_known_clouds() {
+        let c = Cloud::AzurePublic;
+        assert_eq!(
+            c.authority_host().as_str(),
+            "https://login.microsoftonline.com/"
+        );
+        assert_eq!(c.graph_base().as_str(), "https://graph.microsoft.com/v1.0");
+        assert_eq!(c.graph_scope(), "https://graph.microsoft.com/.default");
+        assert_eq!(
+            Cloud::AzureUSGovernment.graph_scope(),
+            "https://graph.microsoft.us/.default"
+        );
+        assert_eq!(
+            Cloud::AzureChina.authority_host().as_str(),
+            "https://login.chinacloudapi.cn/"
+        );
+    }
+
+    #[test]
+    fn custom_cloud() {
+        let c = Cloud::Custom {
+            authority_host: Url::parse("https://127.0.0.1:8443").unwrap(),
+            graph_endpoint: Url::parse("https://127.0.0.1:8443/").unwrap(),
+        };
+        assert_eq!(c.graph_base().as_str(), "https://127.0.0.1:8443/v1.0");
+        assert_eq!(c.graph_scope(), "https://127.0.0.1:8443/.default");
+        match c.azure_configuration() {
+            CloudConfiguration::Custom(custom) => {
+                assert_eq!(custom.authority_host, "https://127.0.0.1:8443")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn certificate_auth_is_reported_unsupported() {
+        let method = AuthMethod::ClientCertificate {
+            client_id: "c".into(),
+            certificate_pem_or_pkcs12: SecretText::new("-----BEGIN CERTIFICATE-----"),
+            password: None,
+        };
+        let err = credential("tenant", &Cloud::AzurePublic, &method, None)
+            .err()
+            .map(|e| e.to_string());
+        assert!(matches!(err, Some(m) if m.contains("not supported")));
+    }
+
+    #[test]
+    fn auth_method_debug_redacts_secret() {
+        let m = AuthMethod::ClientSecret {
+            client_id: "c".into(),
+            secret: SecretText::new("s3cr3t"),
+        };
+        assert!(!format!("{m:?}").contains("s3cr3t"));
+    }
+
+    #[tokio::test]
+    async fn client_secret_credential_builds_for_custom_cloud() {
+        let cloud = Cloud::Custom {
+            authority_host: Url::parse("https://login.example.test").unwrap(),
+            graph_endpoint: Url::parse("https://graph.example.test").unwrap(),
+        };
+        let method = AuthMethod::ClientSecret {
+            client_id: "c".into(),
+            secret: SecretText::new("s"),
+        };
+        assert!(credential("tenant-1", &cloud, &method, None).is_ok());
+    }
+}
