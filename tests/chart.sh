@@ -9,7 +9,8 @@
 #      the Dockerfile
 #   6. when KUBECONFIG points at the test control plane (tests/testbed/with-control-plane.sh sets
 #      TESTBED_KUBECONFIG): kubectl apply --server-side --dry-run=server of every rendering (CRDs included;
-#      ServiceMonitor/PrometheusRule skipped, their CRDs are not installed there)
+#      ServiceMonitor/PrometheusRule skipped, their CRDs are not installed there), and the same for the example
+#      EntraTenant/NocoBaseMailIntegration that NOTES.txt tells users to apply
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -111,6 +112,10 @@ if [[ -n "${TESTBED_KUBECONFIG:-}" && "${KUBECONFIG:-}" == "$TESTBED_KUBECONFIG"
   step "kubectl apply --server-side --dry-run=server on the test control plane"
   kubectl="$TESTBIN/kubectl"
   [[ -x "$kubectl" ]] || fail "$kubectl missing (tests/testbed/build.sh builds it)"
+  # The CRDs go in for real (identical to what the integration tests apply), so that the NOTES examples below can be
+  # validated by the apiserver's schema and CEL rules.
+  "$kubectl" apply --server-side --force-conflicts --field-manager=chart-test -f "$chart/crds" >/dev/null
+  "$kubectl" wait --for=condition=Established --timeout=60s -f "$chart/crds" >/dev/null
   for c in "${cases[@]}"; do
     # Namespaces must exist for a namespaced dry-run; create them for real (the control plane is throwaway).
     python3 "$here/chart_checks.py" --namespaces "$work/$c.yaml" "$namespace" | while read -r ns; do
@@ -120,6 +125,14 @@ if [[ -n "${TESTBED_KUBECONFIG:-}" && "${KUBECONFIG:-}" == "$TESTBED_KUBECONFIG"
     "$kubectl" apply --server-side --dry-run=server --field-manager=chart-test -f "$work/$c-dry.yaml" \
       >"$work/dry-$c.log" 2>&1 || { cat "$work/dry-$c.log" >&2; fail "server dry-run ($c)"; }
     echo "ok: server dry-run $c: $(wc -l <"$work/dry-$c.log") objects accepted"
+    # NOTES: the example EntraTenant and NocoBaseMailIntegration it tells users to apply must be valid.
+    mapfile -t va < <(values_args "$c")
+    "$helm" install "$release" "$chart" --namespace "$namespace" --dry-run=client "${va[@]}" >"$work/install-$c.txt" \
+      || fail "helm install --dry-run=client ($c)"
+    python3 "$here/chart_checks.py" --notes-manifests "$work/install-$c.txt" "$namespace" >"$work/notes-$c.yaml"
+    "$kubectl" apply --server-side --dry-run=server --field-manager=chart-test -f "$work/notes-$c.yaml" \
+      >"$work/notes-$c.log" 2>&1 || { cat "$work/notes-$c.yaml" "$work/notes-$c.log" >&2; fail "NOTES examples ($c)"; }
+    echo "ok: NOTES examples for $c accepted by the apiserver: $(tr '\n' ' ' <"$work/notes-$c.log")"
   done
 else
   step "server dry-run skipped (KUBECONFIG is not the test control plane; run via tests/testbed/with-control-plane.sh)"

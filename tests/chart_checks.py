@@ -5,6 +5,8 @@
   chart_checks.py --namespaces FILE NAMESPACE    print the namespaces the rendering's objects live in
   chart_checks.py --without-kinds FILE KIND...   print the rendering without objects of these kinds
   chart_checks.py --cluster-secrets FILE         exit 0 when a ClusterRole grants access to Secrets
+  chart_checks.py --notes-manifests FILE NS      print the YAML examples of a `helm install` output's NOTES,
+                                                 placeholders filled in and namespaced into NS
 """
 import sys
 
@@ -199,6 +201,42 @@ def check_managed_identity(docs, ns):
     print("ok: managed-identity: AZURE_CLIENT_ID, IMDS egress, no apps rights, PDB maxUnavailable")
 
 
+PLACEHOLDERS = {
+    "<tenant GUID>": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+    "<operator app client ID>": "11111111-2222-3333-4444-555555555555",
+}
+
+
+def notes_manifests(path, ns):
+    """The heredoc manifests (<<'YAML' ... YAML) in NOTES, so the test can check them against the real CRDs."""
+    with open(path) as f:
+        text = f.read()
+    assert "NOTES:" in text, f"no NOTES in {path}"
+    notes = text.split("NOTES:", 1)[1]
+    docs, block = [], None
+    for line in notes.splitlines():
+        if block is None:
+            if line.rstrip().endswith("<<'YAML'"):
+                block = []
+        elif line.strip() == "YAML":
+            docs.append("\n".join(block))
+            block = None
+        else:
+            block.append(line[3:] if line.startswith("   ") else line)
+    assert len(docs) == 2, f"expected an EntraTenant and a NocoBaseMailIntegration example in NOTES, got {len(docs)}"
+    out = []
+    for d in docs:
+        for k, v in PLACEHOLDERS.items():
+            d = d.replace(k, v)
+        assert "<" not in d, f"unfilled placeholder in NOTES example:\n{d}"
+        obj = yaml.safe_load(d)
+        if obj["kind"] != "EntraTenant":
+            obj["metadata"]["namespace"] = ns
+        out.append(obj)
+    assert [o["kind"] for o in out] == ["EntraTenant", "NocoBaseMailIntegration"], [o["kind"] for o in out]
+    return yaml.safe_dump_all(out, sort_keys=False)
+
+
 CHECKS = {"default": check_default, "production": check_production, "managed-identity": check_managed_identity}
 
 
@@ -214,6 +252,9 @@ def main(argv):
         return 0
     if argv[0] == "--cluster-secrets":
         return 0 if cluster_roles_granting(load(argv[1]), "secrets") else 1
+    if argv[0] == "--notes-manifests":
+        print(notes_manifests(argv[1], argv[2]))
+        return 0
     workdir, ns, cases = argv[0], argv[1], argv[2:]
     for case in cases:
         check = CHECKS.get(case)
