@@ -127,9 +127,18 @@ async fn main() -> ExitCode {
         client_id = args.client_id.as_deref().unwrap_or("-"),
         "graph emulator listening"
     );
-    if let Err(err) = tokio::signal::ctrl_c().await {
-        eprintln!("graph-emulator: cannot wait for ctrl-c: {err}");
+    if let Err(err) = shutdown_signal().await {
+        eprintln!("graph-emulator: cannot wait for a shutdown signal: {err}");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// SIGINT or SIGTERM: as PID 1 in a container, an unhandled SIGTERM would be ignored.
+async fn shutdown_signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        res = tokio::signal::ctrl_c() => res,
+        _ = term.recv() => Ok(()),
+    }
 }

@@ -184,3 +184,24 @@ pub(crate) fn graph_service_principal(object_id: String) -> ServicePrincipal {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_credential_debug_redacts_secret_text() {
+        let cred = PasswordCredential {
+            custom_key_identifier: None,
+            display_name: Some("d".into()),
+            end_date_time: Utc::now(),
+            hint: Some("abc".into()),
+            key_id: "k".into(),
+            secret_text: Some("abc8Q~supersecretvalue".into()),
+            start_date_time: Utc::now(),
+        };
+        let debug = format!("{cred:?}");
+        assert!(!debug.contains("supersecret"), "{debug}");
+        assert!(debug.contains("<redacted>"));
+    }
+}

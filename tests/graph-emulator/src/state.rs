@@ -19,13 +19,14 @@ impl<T> Stored<T> {
     }
 }
 
-#[derive(Debug, Default)]
+/// No `Debug`: holds secrets.
+#[derive(Default)]
 pub(crate) struct ClientRegistration {
     pub secrets: Vec<String>,
     pub federated_subjects: Vec<String>,
 }
 
-#[derive(Debug)]
+/// No `Debug`: holds secret text.
 pub(crate) struct Tenant {
     pub clients: HashMap<String, ClientRegistration>,
     /// Keyed by object id.
@@ -122,7 +123,6 @@ impl Tenant {
     }
 }
 
-#[derive(Debug)]
 pub(crate) struct IssuedToken {
     pub tenant_id: String,
     pub expires_at: DateTime<Utc>,
@@ -157,7 +157,6 @@ impl Counters {
     }
 }
 
-#[derive(Debug)]
 pub(crate) struct Inner {
     pub clock_offset: chrono::Duration,
     pub tenants: HashMap<String, Tenant>,
@@ -182,10 +181,16 @@ impl Inner {
 
 pub(crate) type Shared = Arc<SharedState>;
 
-#[derive(Debug)]
 pub(crate) struct SharedState {
     inner: Mutex<Inner>,
     pub ca_pem: String,
+}
+
+// Hand-written so neither secrets nor tokens can leak through `{:?}` of a handle.
+impl std::fmt::Debug for SharedState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedState").finish_non_exhaustive()
+    }
 }
 
 impl SharedState {

@@ -45,6 +45,11 @@ async fn client_secret_grant_succeeds_with_entra_shape() {
     assert_eq!(body["ext_expires_in"], 3599);
     assert!(body["access_token"].as_str().unwrap().len() > 20);
     assert_eq!(f.handle.counts()["POST /{tenant}/oauth2/v2.0/token"], 2);
+    let debug = format!("{:?} {:?}", f.handle, f.emu);
+    assert!(
+        !debug.contains(CLIENT_SECRET) && !debug.contains(&f.token),
+        "{debug}"
+    );
 }
 
 #[tokio::test]
