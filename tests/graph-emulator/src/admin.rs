@@ -123,8 +123,12 @@ async fn clock(State(shared): State<Shared>) -> Json<serde_json::Value> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct AdvanceBody {
     seconds: u64,
+    /// Shift issued tokens too, so clients with cached tokens keep working.
+    #[serde(default)]
+    preserve_tokens: bool,
 }
 
 async fn advance_clock(
@@ -132,7 +136,11 @@ async fn advance_clock(
     Json(body): Json<AdvanceBody>,
 ) -> Json<serde_json::Value> {
     let h = handle(shared);
-    h.advance_clock(Duration::from_secs(body.seconds));
+    if body.preserve_tokens {
+        h.advance_clock_preserving_tokens(Duration::from_secs(body.seconds));
+    } else {
+        h.advance_clock(Duration::from_secs(body.seconds));
+    }
     Json(json!({ "now": h.now() }))
 }
 

@@ -91,6 +91,18 @@ impl EmulatorHandle {
         inner.clock_offset += delta;
     }
 
+    /// Like [`Self::advance_clock`] but tokens already issued keep their remaining lifetime. Use it when the
+    /// client caches tokens by real time (azure_identity does): after a plain jump past 3599 s, the cached token is
+    /// rejected with 401 and the credential will not refresh it until its real-time expiry.
+    pub fn advance_clock_preserving_tokens(&self, d: Duration) {
+        let delta = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let mut inner = self.shared.lock();
+        inner.clock_offset += delta;
+        for token in inner.tokens.values_mut() {
+            token.expires_at += delta;
+        }
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         self.shared.lock().now()
     }
