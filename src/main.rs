@@ -1,1 +1,179 @@
-fn main() {}
+//! The operator binary: JSON logs, health/metrics server, leader election, then both controllers.
+//!
+//! Flags (each also settable via env): --metrics-bind-address / METRICS_BIND_ADDRESS (default 0.0.0.0:8080),
+//! --operator-namespace / POD_NAMESPACE (default entramail-system), --extra-ca-file / EXTRA_CA_FILE,
+//! --no-leader-elect / LEADER_ELECT=false.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use entramail_operator::controller::{self, Config, Metrics, http};
+use kube::Client;
+use kube_lease_manager::LeaseManagerBuilder;
+
+#[derive(Debug, thiserror::Error)]
+enum MainError {
+    #[error("invalid flag: {0}")]
+    Flag(String),
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("Kubernetes client: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("leader election: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+}
+
+struct Args {
+    metrics_addr: SocketAddr,
+    operator_namespace: String,
+    extra_ca_file: Option<String>,
+    leader_elect: bool,
+}
+
+fn parse_args() -> Result<Args, MainError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut metrics = env("METRICS_BIND_ADDRESS").unwrap_or_else(|| "0.0.0.0:8080".into());
+    let mut ns = env("POD_NAMESPACE").unwrap_or_else(|| "entramail-system".into());
+    let mut ca = env("EXTRA_CA_FILE");
+    let mut leader = env("LEADER_ELECT").is_none_or(|v| v != "false");
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| MainError::Flag(format!("{flag} needs a value")))
+        };
+        match flag.as_str() {
+            "--metrics-bind-address" => metrics = value()?,
+            "--operator-namespace" => ns = value()?,
+            "--extra-ca-file" => ca = Some(value()?),
+            "--leader-elect" => leader = inline.as_deref() != Some("false"),
+            "--no-leader-elect" => leader = false,
+            other => return Err(MainError::Flag(other.to_string())),
+        }
+    }
+    Ok(Args {
+        metrics_addr: metrics
+            .parse()
+            .map_err(|e| MainError::Flag(format!("--metrics-bind-address {metrics}: {e}")))?,
+        operator_namespace: ns,
+        extra_ca_file: ca,
+        leader_elect: leader,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,kube=warn".into()),
+        )
+        .init();
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "operator failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), MainError> {
+    let args = parse_args()?;
+    let extra_ca_pem = match &args.extra_ca_file {
+        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| MainError::Read(p.clone(), e))?),
+        None => None,
+    };
+    let client = Client::try_default().await?;
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = http::HttpState {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    };
+    let addr = args.metrics_addr;
+    let server = tokio::spawn(async move {
+        if let Err(e) = http::serve(addr, state, shutdown_signal()).await {
+            tracing::error!(error = %e, %addr, "health/metrics server failed");
+        }
+    });
+
+    let config = Config {
+        operator_namespace: args.operator_namespace.clone(),
+        extra_ca_pem,
+        metrics,
+        ..Config::default()
+    };
+
+    if args.leader_elect {
+        let identity =
+            std::env::var("POD_NAME").unwrap_or_else(|_| uuid::Uuid::new_v4().to_string());
+        let manager = LeaseManagerBuilder::new(client.clone(), "entramail-operator")
+            .with_namespace(&args.operator_namespace)
+            .with_identity(identity)
+            .build()
+            .await?;
+        let (mut leader, lease_task) = manager.watch().await;
+        tracing::info!("waiting for leadership");
+        // Ready (for the Service) as soon as we run; standbys are healthy but not serving.
+        loop {
+            if *leader.borrow_and_update() {
+                break;
+            }
+            tokio::select! {
+                changed = leader.changed() => if changed.is_err() { return Ok(()); },
+                _ = shutdown_signal() => return Ok(()),
+            }
+        }
+        tracing::info!("acquired leadership; starting controllers");
+        ready.store(true, Ordering::Relaxed);
+        let lost = async {
+            while leader.changed().await.is_ok() {
+                if !*leader.borrow() {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = controller::run(client, config) => {},
+            _ = lost => tracing::warn!("lost leadership; exiting so a fresh instance can wait for it"),
+        }
+        drop(leader); // closes the channel: the lease task releases the lease
+        let _ = lease_task.await;
+    } else {
+        ready.store(true, Ordering::Relaxed);
+        controller::run(client, config).await;
+    }
+    server.abort();
+    Ok(())
+}

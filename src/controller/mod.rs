@@ -1,1 +1,208 @@
-//! (in progress)
+//! IO around the planner: the reconcile loops for NocoBaseMailIntegration and EntraTenant, the Secret and
+//! consumer handling, metrics and the health/metrics HTTP server. Start everything with [`run`].
+
+pub mod consumers;
+pub mod error;
+pub mod http;
+pub mod integration;
+pub mod metrics;
+pub mod secret;
+pub mod tenant;
+pub mod time;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, Client, ResourceExt,
+    runtime::{
+        Controller,
+        controller::Action,
+        events::{Recorder, Reporter},
+        reflector::ObjectRef,
+        watcher,
+    },
+};
+use tokio::sync::Mutex;
+
+pub use error::Error;
+pub use metrics::Metrics;
+
+use crate::{
+    api::{EntraTenant, NocoBaseMailIntegration},
+    graph::{GraphClient, RetryPolicy},
+    planner::backoff::Backoff,
+};
+
+/// Operator configuration. Production uses [`Config::default`] plus the operator namespace; tests shrink the
+/// durations and pass the emulator's CA.
+#[derive(Clone)]
+pub struct Config {
+    /// Namespace holding tenant credential Secrets (EntraTenant secretRefs) and the leader Lease.
+    pub operator_namespace: String,
+    /// Extra CA certificates (PEM) trusted for Graph and the token authority (tests: the emulator CA).
+    pub extra_ca_pem: Option<String>,
+    /// Backoff after failed reconciles.
+    pub backoff: Backoff,
+    /// Floor for every requeue delay.
+    pub min_requeue: Duration,
+    /// How long a just-minted credential may be missing from Graph reads before it counts as deleted.
+    pub consistency_grace: Duration,
+    /// Retries inside one Graph call (throttling, 5xx, replication lag).
+    pub graph_retry: RetryPolicy,
+    /// How often a Ready tenant re-checks that a token is still obtainable.
+    pub tenant_recheck: Duration,
+    /// Event reporter (controller name).
+    pub reporter: String,
+    /// Shared metrics registry.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            operator_namespace: "entramail-system".into(),
+            extra_ca_pem: None,
+            backoff: Backoff::default(),
+            min_requeue: Duration::from_secs(1),
+            consistency_grace: Duration::from_secs(300),
+            graph_retry: RetryPolicy::default(),
+            tenant_recheck: Duration::from_secs(3600),
+            reporter: "entramail-operator".into(),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}
+
+/// Shared state of the reconcilers.
+pub struct Context {
+    pub client: Client,
+    pub config: Config,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// Graph client per tenant name, with the cache key (tenant uid/generation/credential resourceVersion).
+    graphs: Mutex<HashMap<String, (String, GraphClient)>>,
+    /// Consecutive failures per object UID (drives backoff).
+    failures: std::sync::Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, config: Config) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: config.reporter.clone(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Self {
+            metrics: config.metrics.clone(),
+            client,
+            config,
+            recorder,
+            graphs: Mutex::default(),
+            failures: std::sync::Mutex::default(),
+        }
+    }
+
+    pub(crate) fn bump_failures(&self, uid: &str) -> u32 {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = f.entry(uid.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    pub(crate) fn reset_failures(&self, uid: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
+    }
+}
+
+fn tenant_error_policy(_t: Arc<EntraTenant>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failed("entratenant", err.reason());
+    tracing::warn!(error = %err, "tenant reconcile failed");
+    Action::requeue(
+        ctx.config
+            .backoff
+            .delay(3, err.retry_after())
+            .max(ctx.config.min_requeue),
+    )
+}
+
+/// Runs both controllers until shutdown (SIGTERM/SIGINT) or until the returned future is dropped.
+pub async fn run(client: Client, config: Config) {
+    let ctx = Arc::new(Context::new(client.clone(), config));
+    let integrations: Api<NocoBaseMailIntegration> = Api::all(client.clone());
+    let tenants: Api<EntraTenant> = Api::all(client.clone());
+    let secrets: Api<Secret> = Api::all(client.clone());
+    let owned = watcher::Config::default().labels(&format!(
+        "{}={}",
+        secret::MANAGED_BY_LABEL,
+        secret::MANAGED_BY
+    ));
+
+    let integration_ctl =
+        Controller::new(integrations, watcher::Config::default()).owns(secrets, owned);
+    let store = integration_ctl.store();
+    // A tenant change (Ready, allowed namespaces, credentials) re-evaluates every integration using it.
+    let integration_ctl = integration_ctl.watches(
+        tenants.clone(),
+        watcher::Config::default(),
+        move |t: EntraTenant| {
+            let name = t.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|i| i.spec.tenant_ref.name == name)
+                .map(|i| ObjectRef::from_obj(&*i))
+                .collect::<Vec<_>>()
+        },
+    );
+    let integration_fut = integration_ctl
+        .shutdown_on_signal()
+        .run(
+            integration::reconcile,
+            integration::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "integration controller event");
+            }
+        });
+
+    let tenant_ctl = Controller::new(tenants, watcher::Config::default());
+    let tenant_store = tenant_ctl.store();
+    let op_secrets: Api<Secret> = Api::namespaced(client.clone(), &ctx.config.operator_namespace);
+    // A rotated operator credential Secret re-checks the tenants that reference it.
+    let tenant_fut = tenant_ctl
+        .watches(op_secrets, watcher::Config::default(), move |s: Secret| {
+            let name = s.name_any();
+            tenant_store
+                .state()
+                .into_iter()
+                .filter(|t| {
+                    let a = &t.spec.auth;
+                    a.client_secret
+                        .as_ref()
+                        .is_some_and(|c| c.secret_ref.name == name)
+                        || a.client_certificate
+                            .as_ref()
+                            .is_some_and(|c| c.secret_ref.name == name)
+                })
+                .map(|t| ObjectRef::from_obj(&*t))
+                .collect::<Vec<_>>()
+        })
+        .shutdown_on_signal()
+        .run(tenant::reconcile, tenant_error_policy, ctx.clone())
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "tenant controller event");
+            }
+        });
+
+    futures::join!(integration_fut, tenant_fut);
+}
