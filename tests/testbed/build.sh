@@ -9,6 +9,10 @@ repo="$(cd "$here/../.." && pwd)"
 TESTBIN="${TESTBIN:-${CARGO_TARGET_DIR:-$repo/target}/testbin}"
 mkdir -p "$TESTBIN"
 
+# Concurrent callers (parallel test runs) wait for one build instead of racing on the same outputs.
+exec 9>"$TESTBIN/.testbed-build.lock"
+flock 9
+
 stamp="$TESTBIN/.testbed-stamp"
 want="$(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -d' ' -f1)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] \
