@@ -18,6 +18,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Mutex;
 use url::Url;
 
@@ -52,6 +53,9 @@ pub type TokenFuture<'a> =
 /// Something that hands out Graph bearer tokens (cached by the implementation).
 pub trait TokenSource: Send + Sync {
     fn token(&self) -> TokenFuture<'_>;
+
+    /// Drops any cached token (Graph answered 401: revoked, or expired early by clock skew).
+    fn invalidate(&self) {}
 }
 
 /// Which Microsoft cloud a tenant lives in.
@@ -151,13 +155,58 @@ pub enum AuthMethod {
     },
 }
 
-/// Builds a cached Graph token source for `tenant_id`.
+/// Builds a cached Graph token source for `tenant_id`. Configuration errors surface here, token
+/// errors on first use.
 pub fn credential(
     tenant_id: &str,
     cloud: &Cloud,
     method: &AuthMethod,
     extra_ca_pem: Option<&str>,
 ) -> Result<Arc<dyn TokenSource>, AuthError> {
+    let recipe = Recipe {
+        tenant_id: tenant_id.to_owned(),
+        cloud: cloud.clone(),
+        method: method.clone(),
+        extra_ca_pem: extra_ca_pem.map(str::to_owned),
+    };
+    let credential = recipe.build()?;
+    Ok(Arc::new(AzureTokenSource {
+        scope: cloud.graph_scope(),
+        recipe,
+        stale: AtomicBool::new(false),
+        state: Mutex::new(CacheState {
+            credential,
+            token: None,
+        }),
+    }))
+}
+
+/// Everything needed to (re)build the azure_identity credential. Rebuilding is the only way to drop
+/// azure_identity's internal token cache, which `invalidate` needs.
+struct Recipe {
+    tenant_id: String,
+    cloud: Cloud,
+    method: AuthMethod,
+    extra_ca_pem: Option<String>,
+}
+
+impl Recipe {
+    fn build(&self) -> Result<Arc<dyn TokenCredential>, AuthError> {
+        build_credential(
+            &self.tenant_id,
+            &self.cloud,
+            &self.method,
+            self.extra_ca_pem.as_deref(),
+        )
+    }
+}
+
+fn build_credential(
+    tenant_id: &str,
+    cloud: &Cloud,
+    method: &AuthMethod,
+    extra_ca_pem: Option<&str>,
+) -> Result<Arc<dyn TokenCredential>, AuthError> {
     let client_options = || -> Result<ClientOptions, AuthError> {
         let http = http_client(extra_ca_pem, None).map_err(|e| AuthError::Config(e.to_string()))?;
         Ok(ClientOptions {
@@ -211,11 +260,7 @@ pub fn credential(
             ));
         }
     };
-    Ok(Arc::new(AzureTokenSource {
-        inner,
-        scope: cloud.graph_scope(),
-        cache: Mutex::new(None),
-    }))
+    Ok(inner)
 }
 
 /// reqwest client for Entra and Graph: trusts the system roots plus `extra_ca_pem`, if given.
@@ -238,23 +283,34 @@ pub(crate) fn http_client(
 
 /// azure_identity credential + our own expiry-aware cache.
 struct AzureTokenSource {
-    inner: Arc<dyn TokenCredential>,
+    recipe: Recipe,
     scope: String,
-    cache: Mutex<Option<AccessToken>>,
+    /// Set by `invalidate`; the next `token` rebuilds the credential.
+    stale: AtomicBool,
+    state: Mutex<CacheState>,
+}
+
+struct CacheState {
+    credential: Arc<dyn TokenCredential>,
+    token: Option<AccessToken>,
 }
 
 impl TokenSource for AzureTokenSource {
     fn token(&self) -> TokenFuture<'_> {
         Box::pin(async move {
             // Holding the lock across the fetch makes concurrent callers share one token request.
-            let mut cached = self.cache.lock().await;
-            if let Some(token) = cached.as_ref()
+            let mut state = self.state.lock().await;
+            if self.stale.swap(false, Ordering::SeqCst) {
+                state.credential = self.recipe.build()?;
+                state.token = None;
+            }
+            if let Some(token) = state.token.as_ref()
                 && token.expires_on - Utc::now() > REFRESH_MARGIN
             {
                 return Ok(token.clone());
             }
-            let fresh = self
-                .inner
+            let fresh = state
+                .credential
                 .get_token(&[self.scope.as_str()], None)
                 .await
                 .map_err(|e| AuthError::Token(e.to_string()))?;
@@ -264,9 +320,13 @@ impl TokenSource for AzureTokenSource {
                 token: SecretText::new(fresh.token.secret().to_owned()),
                 expires_on,
             };
-            *cached = Some(token.clone());
+            state.token = Some(token.clone());
             Ok(token)
         })
+    }
+
+    fn invalidate(&self) {
+        self.stale.store(true, Ordering::SeqCst);
     }
 }
 

@@ -140,12 +140,19 @@ impl GraphClient {
     pub(crate) async fn execute(&self, call: &Call) -> Result<Reply, GraphError> {
         let mut attempts = 0u32;
         let mut waited = Duration::ZERO;
+        let mut reauthenticated = false;
         loop {
             attempts += 1;
             let err = match self.send_once(call).await {
                 Ok(reply) => return Ok(reply),
                 Err(err) => err,
             };
+            // A 401 means our cached token is no longer accepted: fetch a new one and retry once.
+            if err.status() == Some(401) && !reauthenticated {
+                reauthenticated = true;
+                self.credential.invalidate();
+                continue;
+            }
             if !(err.is_retryable() || call.retry_also.matches(&err)) {
                 return Err(err);
             }

@@ -20,7 +20,8 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 5,
+            // 8 attempts ≈ 16–30 s of waiting: enough for typical Entra replication lag.
+            max_attempts: 8,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(8),
             max_total_wait: Duration::from_secs(30),

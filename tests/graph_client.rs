@@ -1,0 +1,613 @@
+//! Graph client against the in-process Graph/Entra emulator (HTTPS with its own CA).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{TimeDelta, Utc};
+use entramail_operator::auth::{self, AuthMethod, Cloud, SecretText};
+use entramail_operator::graph::{
+    ApplicationUpsert, GraphClient, GraphConfig, GraphMetrics, MICROSOFT_GRAPH_APP_ID,
+    RequiredResourceAccess, ResourceAccess, RetryPolicy, UpsertOutcome, WebApplication,
+};
+use graph_emulator::{Emulator, EmulatorHandle};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use url::Url;
+
+const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+const OPERATOR_CLIENT: &str = "op-client-id";
+const OPERATOR_SECRET: &str = "op-secret-value";
+
+struct Fixture {
+    emu: Emulator,
+    handle: EmulatorHandle,
+    graph: GraphClient,
+    metrics: Arc<Recorder>,
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(String, String, Option<u16>)>>);
+
+impl GraphMetrics for Recorder {
+    fn on_request(
+        &self,
+        endpoint: &'static str,
+        method: &'static str,
+        status: Option<u16>,
+        _: Duration,
+    ) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((endpoint.to_owned(), method.to_owned(), status));
+    }
+}
+
+fn cloud(emu: &Emulator) -> Cloud {
+    let base = Url::parse(&emu.base_url()).unwrap();
+    Cloud::Custom {
+        authority_host: base.clone(),
+        graph_endpoint: base,
+    }
+}
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 12,
+        base_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(400),
+        max_total_wait: Duration::from_secs(10),
+    }
+}
+
+async fn fixture_with(retry: RetryPolicy) -> Fixture {
+    let emu = Emulator::start().await.unwrap();
+    let handle = emu.handle();
+    handle.register_client_secret(TENANT, OPERATOR_CLIENT, OPERATOR_SECRET);
+    let ca = emu.ca_pem();
+    let credential = auth::credential(
+        TENANT,
+        &cloud(&emu),
+        &AuthMethod::ClientSecret {
+            client_id: OPERATOR_CLIENT.into(),
+            secret: SecretText::new(OPERATOR_SECRET),
+        },
+        Some(&ca),
+    )
+    .unwrap();
+    let metrics = Arc::new(Recorder::default());
+    let mut cfg = GraphConfig::new(Url::parse(&emu.graph_url()).unwrap(), credential);
+    cfg.extra_ca_pem = Some(ca);
+    cfg.retry = retry;
+    cfg.metrics = Some(metrics.clone());
+    let graph = GraphClient::new(cfg).unwrap();
+    Fixture {
+        emu,
+        handle,
+        graph,
+        metrics,
+    }
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(fast_retry()).await
+}
+
+fn count(handle: &EmulatorHandle, key: &str) -> u64 {
+    handle.counts().get(key).copied().unwrap_or(0)
+}
+
+fn mail_app(name: &str) -> ApplicationUpsert {
+    ApplicationUpsert {
+        display_name: name.into(),
+        sign_in_audience: Some("AzureADMyOrg".into()),
+        required_resource_access: Some(vec![RequiredResourceAccess {
+            resource_app_id: MICROSOFT_GRAPH_APP_ID.into(),
+            resource_access: vec![
+                ResourceAccess {
+                    id: "64a6cdd6-aab1-4aaf-94b8-3cc8405e90d0".into(),
+                    kind: "Scope".into(),
+                },
+                ResourceAccess {
+                    id: "7427e0e9-2fba-42fe-b0c0-848c9e6a8182".into(),
+                    kind: "Scope".into(),
+                },
+            ],
+        }]),
+        web: Some(WebApplication {
+            redirect_uris: vec!["https://nocobase.example/admin/settings/mail/oauth2".into()],
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn client_secret_token_and_application_lifecycle() {
+    let f = fixture().await;
+    let created = f
+        .graph
+        .upsert_application("entramail-a", &mail_app("Mail A"))
+        .await
+        .unwrap();
+    let app = match created {
+        UpsertOutcome::Created(app) => app,
+        other => panic!("expected Created, got {other:?}"),
+    };
+    assert_eq!(app.display_name.as_deref(), Some("Mail A"));
+    assert!(mail_app("Mail A").is_satisfied_by(&app));
+
+    let updated = f
+        .graph
+        .upsert_application("entramail-a", &mail_app("Mail A2"))
+        .await
+        .unwrap();
+    assert!(!updated.was_created());
+    assert_eq!(updated.application().id, app.id);
+    assert_eq!(
+        updated.application().display_name.as_deref(),
+        Some("Mail A2")
+    );
+
+    let by_name = f
+        .graph
+        .get_application_by_unique_name("entramail-a")
+        .await
+        .unwrap()
+        .unwrap();
+    let by_id = f.graph.get_application(&app.id).await.unwrap().unwrap();
+    let by_app_id = f
+        .graph
+        .get_application_by_app_id(&app.app_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_name.id, app.id);
+    assert_eq!(by_id.app_id, app.app_id);
+    assert_eq!(by_app_id.id, app.id);
+    assert!(
+        f.graph
+            .get_application_by_unique_name("nope")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.graph
+            .get_application_by_app_id("00000000-0000-0000-0000-000000000001")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let patch = ApplicationUpsert {
+        display_name: "Mail A3".into(),
+        ..Default::default()
+    };
+    f.graph.update_application(&app.id, &patch).await.unwrap();
+    assert_eq!(
+        f.graph
+            .get_application(&app.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .display_name
+            .as_deref(),
+        Some("Mail A3")
+    );
+
+    f.graph.delete_application(&app.id).await.unwrap();
+    f.graph.delete_application(&app.id).await.unwrap(); // already gone = Ok
+    assert!(f.graph.get_application(&app.id).await.unwrap().is_none());
+    assert!(f.handle.applications(TENANT).is_empty());
+
+    // one token for the whole test: the credential caches it
+    assert_eq!(count(&f.handle, "POST /{tenant}/oauth2/v2.0/token"), 1);
+    // metrics use templates, never ids
+    let recorded = f.metrics.0.lock().unwrap().clone();
+    assert!(
+        recorded
+            .iter()
+            .any(|(e, m, s)| e == "/applications/{id}" && m == "DELETE" && *s == Some(404))
+    );
+    assert!(recorded.iter().all(|(e, _, _)| !e.contains(&app.id)));
+}
+
+#[tokio::test]
+async fn workload_identity_token_file() {
+    let emu = Emulator::start().await.unwrap();
+    let subject = "system:serviceaccount:entramail:operator";
+    emu.handle()
+        .register_federated_client(TENANT, "wi-client", subject);
+    let enc = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let jwt = format!(
+        "{}.{}.c2ln",
+        enc(serde_json::json!({"alg": "RS256", "typ": "JWT"})),
+        enc(serde_json::json!({
+            "iss": "https://kubernetes.default.svc",
+            "sub": subject,
+            "aud": ["api://AzureADTokenExchange"],
+            "exp": (Utc::now() + TimeDelta::hours(1)).timestamp(),
+            "nbf": Utc::now().timestamp() - 60,
+        }))
+    );
+    let dir = std::env::temp_dir().join(format!("entramail-wi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, jwt).unwrap();
+
+    let ca = emu.ca_pem();
+    let credential = auth::credential(
+        TENANT,
+        &cloud(&emu),
+        &AuthMethod::WorkloadIdentity {
+            client_id: "wi-client".into(),
+            token_file: token_file.clone(),
+        },
+        Some(&ca),
+    )
+    .unwrap();
+    let token = credential.token().await.unwrap();
+    assert!(!token.token.is_empty());
+    assert!(token.expires_on > Utc::now());
+    assert!(!format!("{token:?}").contains(token.token.expose()));
+
+    let mut cfg = GraphConfig::new(Url::parse(&emu.graph_url()).unwrap(), credential);
+    cfg.extra_ca_pem = Some(ca);
+    let graph = GraphClient::new(cfg).unwrap();
+    assert!(
+        graph
+            .get_application_by_unique_name("x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // An unregistered subject is refused with an auth error.
+    emu.handle()
+        .register_federated_client(TENANT, "other-client", "system:serviceaccount:x:y");
+    let bad = auth::credential(
+        TENANT,
+        &cloud(&emu),
+        &AuthMethod::WorkloadIdentity {
+            client_id: "other-client".into(),
+            token_file,
+        },
+        Some(&emu.ca_pem()),
+    )
+    .unwrap();
+    assert!(bad.token().await.is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn wrong_client_secret_is_an_auth_error() {
+    let emu = Emulator::start().await.unwrap();
+    emu.handle()
+        .register_client_secret(TENANT, OPERATOR_CLIENT, OPERATOR_SECRET);
+    let ca = emu.ca_pem();
+    let credential = auth::credential(
+        TENANT,
+        &cloud(&emu),
+        &AuthMethod::ClientSecret {
+            client_id: OPERATOR_CLIENT.into(),
+            secret: SecretText::new("wrong-secret-xyz"),
+        },
+        Some(&ca),
+    )
+    .unwrap();
+    let mut cfg = GraphConfig::new(Url::parse(&emu.graph_url()).unwrap(), credential);
+    cfg.extra_ca_pem = Some(ca);
+    let graph = GraphClient::new(cfg).unwrap();
+    let err = graph.get_application("x").await.unwrap_err();
+    assert_eq!(err.reason(), "AuthenticationFailed");
+    assert!(!err.to_string().contains("wrong-secret-xyz"));
+    assert!(!format!("{err:?}").contains("wrong-secret-xyz"));
+}
+
+#[tokio::test]
+async fn add_and_remove_password() {
+    let f = fixture().await;
+    let app = f
+        .graph
+        .upsert_application("entramail-p", &mail_app("Mail P"))
+        .await
+        .unwrap()
+        .into_application();
+    let end = Utc::now() + TimeDelta::days(90);
+    let new = f
+        .graph
+        .add_password(&app.id, "entramail uid-123", end)
+        .await
+        .unwrap();
+    assert!(!format!("{new:?}").contains(new.secret_text.expose()));
+    assert_eq!(
+        new.credential.display_name.as_deref(),
+        Some("entramail uid-123")
+    );
+    let got_end = new.credential.end_date_time.unwrap();
+    assert!(
+        (got_end - end).num_seconds().abs() <= 1,
+        "end {got_end} vs {end}"
+    );
+    assert!(
+        f.handle
+            .is_secret_valid(TENANT, &app.app_id, new.secret_text.expose())
+    );
+
+    let listed = f.graph.get_application(&app.id).await.unwrap().unwrap();
+    assert!(
+        listed
+            .password_credentials
+            .iter()
+            .any(|c| c.key_id == new.credential.key_id)
+    );
+
+    f.graph
+        .remove_password(&app.id, &new.credential.key_id)
+        .await
+        .unwrap();
+    assert!(
+        !f.handle
+            .is_secret_valid(TENANT, &app.app_id, new.secret_text.expose())
+    );
+    // unknown key / repeated revoke is fine
+    f.graph
+        .remove_password(&app.id, &new.credential.key_id)
+        .await
+        .unwrap();
+    let listed = f.graph.get_application(&app.id).await.unwrap().unwrap();
+    assert!(listed.password_credentials.is_empty());
+}
+
+#[tokio::test]
+async fn lifetime_policy_error_is_classified_and_not_retried() {
+    let f = fixture().await;
+    let app = f
+        .graph
+        .upsert_application("entramail-l", &mail_app("Mail L"))
+        .await
+        .unwrap()
+        .into_application();
+    f.handle
+        .set_max_credential_lifetime(Some(Duration::from_secs(30 * 24 * 3600)));
+    let before = count(&f.handle, "POST /applications/{id}/addPassword");
+    let err = f
+        .graph
+        .add_password(&app.id, "entramail uid", Utc::now() + TimeDelta::days(90))
+        .await
+        .unwrap_err();
+    assert!(err.is_lifetime_policy(), "{err}");
+    assert!(!err.is_retryable());
+    assert_eq!(err.reason(), "CredentialLifetimePolicy");
+    assert_eq!(
+        count(&f.handle, "POST /applications/{id}/addPassword"),
+        before + 1
+    );
+    // within policy works
+    f.graph
+        .add_password(&app.id, "entramail uid", Utc::now() + TimeDelta::days(20))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn service_principal_and_consent_under_replication_lag_then_steady_state() {
+    let f = fixture().await;
+    f.handle.set_replication_lag(Duration::from_millis(1000));
+    let app = f
+        .graph
+        .upsert_application("entramail-s", &mail_app("Mail S"))
+        .await
+        .unwrap()
+        .into_application();
+    let sp = f.graph.ensure_service_principal(&app.app_id).await.unwrap();
+    assert_eq!(sp.app_id, app.app_id);
+    let by_status = f.handle.counts_by_status();
+    let lagged = ["POST /servicePrincipals 400", "POST /servicePrincipals 404"]
+        .iter()
+        .filter_map(|k| by_status.get(*k))
+        .sum::<u64>();
+    assert!(
+        lagged >= 1,
+        "expected the create to hit replication lag: {by_status:?}"
+    );
+    let graph_sp = f
+        .graph
+        .get_service_principal_by_app_id(MICROSOFT_GRAPH_APP_ID)
+        .await
+        .unwrap()
+        .expect("Graph SP exists in every tenant");
+    let scope = "email offline_access IMAP.AccessAsUser.All SMTP.Send User.Read";
+    let grant = f
+        .graph
+        .ensure_admin_consent(&sp.id, &graph_sp.id, scope)
+        .await
+        .unwrap();
+    assert_eq!(grant.consent_type, "AllPrincipals");
+    assert!(grant.has_same_scopes(scope));
+
+    // Wait out the lag, then steady state: ensure_* make no writes at all.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let writes = f.handle.writes();
+    let again = f.graph.ensure_service_principal(&app.app_id).await.unwrap();
+    assert_eq!(again.id, sp.id);
+    let same = f
+        .graph
+        .ensure_admin_consent(
+            &sp.id,
+            &graph_sp.id,
+            "offline_access email User.Read SMTP.Send IMAP.AccessAsUser.All",
+        )
+        .await
+        .unwrap();
+    assert_eq!(same.id, grant.id);
+    let current = f
+        .graph
+        .get_application_by_unique_name("entramail-s")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(mail_app("Mail S").is_satisfied_by(&current));
+    assert_eq!(f.handle.writes(), writes, "steady state must not write");
+
+    // A changed scope is one PATCH.
+    let patched = f
+        .graph
+        .ensure_admin_consent(&sp.id, &graph_sp.id, "email offline_access")
+        .await
+        .unwrap();
+    assert!(patched.has_same_scopes("offline_access email"));
+    assert_eq!(f.handle.writes(), writes + 1);
+    assert_eq!(f.handle.grants(TENANT).len(), 1);
+    assert_eq!(
+        f.handle
+            .service_principals(TENANT)
+            .iter()
+            .filter(|s| s.app_id == app.app_id)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn throttling_honours_retry_after() {
+    let f = fixture().await;
+    f.graph
+        .get_application_by_unique_name("warm-up")
+        .await
+        .unwrap(); // token fetched, not timed
+    let key = "GET /applications(uniqueName='{uniqueName}')";
+    let before = count(&f.handle, key);
+    f.handle.throttle_next(2, Duration::from_secs(1));
+    let started = Instant::now();
+    assert!(
+        f.graph
+            .get_application_by_unique_name("x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_secs(2), "waited only {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(6), "waited {elapsed:?}");
+    assert_eq!(count(&f.handle, key), before + 3);
+}
+
+#[tokio::test]
+async fn throttling_beyond_budget_returns_retry_after() {
+    let f = fixture_with(RetryPolicy {
+        max_total_wait: Duration::from_secs(1),
+        ..fast_retry()
+    })
+    .await;
+    f.handle.throttle_next(1, Duration::from_secs(5));
+    let started = Instant::now();
+    let err = f
+        .graph
+        .get_application_by_unique_name("x")
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(err.is_throttled());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
+    assert_eq!(err.reason(), "GraphThrottled");
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_surface() {
+    let f = fixture().await;
+    f.graph
+        .get_application_by_unique_name("warm-up")
+        .await
+        .unwrap();
+    let key = "GET /applications(uniqueName='{uniqueName}')";
+    let before = count(&f.handle, key);
+    f.handle.fail_next(2, 503);
+    assert!(
+        f.graph
+            .get_application_by_unique_name("x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(count(&f.handle, key), before + 3);
+
+    let f = fixture_with(RetryPolicy {
+        max_attempts: 3,
+        ..fast_retry()
+    })
+    .await;
+    f.graph
+        .get_application_by_unique_name("warm-up")
+        .await
+        .unwrap();
+    let before = count(&f.handle, key);
+    f.handle.fail_next(10, 500);
+    let err = f
+        .graph
+        .get_application_by_unique_name("x")
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable());
+    assert_eq!(err.status(), Some(500));
+    assert_eq!(count(&f.handle, key), before + 3);
+    drop(f.emu);
+}
+
+#[tokio::test]
+async fn add_password_right_after_create_rides_out_replication_lag() {
+    let f = fixture().await;
+    f.handle.set_replication_lag(Duration::from_millis(800));
+    let app = f
+        .graph
+        .upsert_application("entramail-lag", &mail_app("Mail Lag"))
+        .await
+        .unwrap()
+        .into_application();
+    let pw = f
+        .graph
+        .add_password(&app.id, "entramail uid", Utc::now() + TimeDelta::days(30))
+        .await
+        .unwrap();
+    assert!(
+        f.handle
+            .is_secret_valid(TENANT, &app.app_id, pw.secret_text.expose())
+    );
+    let by_status = f.handle.counts_by_status();
+    assert!(
+        by_status
+            .get("POST /applications/{id}/addPassword 404")
+            .copied()
+            .unwrap_or(0)
+            >= 1,
+        "expected a lagged 404 first: {by_status:?}"
+    );
+    assert_eq!(
+        by_status.get("POST /applications/{id}/addPassword 200"),
+        Some(&1)
+    );
+}
+
+#[tokio::test]
+async fn rejected_token_is_replaced_once() {
+    let f = fixture().await;
+    f.graph
+        .get_application_by_unique_name("warm-up")
+        .await
+        .unwrap();
+    // The emulator's clock jumps past the token's expiry: Graph now answers 401 to the cached token.
+    f.handle.advance_clock(Duration::from_secs(3 * 3600));
+    assert!(
+        f.graph
+            .get_application_by_unique_name("x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(count(&f.handle, "POST /{tenant}/oauth2/v2.0/token"), 2);
+    let by_status = f.handle.counts_by_status();
+    assert_eq!(
+        by_status.get("GET /applications(uniqueName='{uniqueName}') 401"),
+        Some(&1),
+        "{by_status:?}"
+    );
+}
