@@ -31,6 +31,8 @@ pub const DEFAULT_OVERLAP_HOURS: u64 = 1;
 /// Declares one NocoBase Microsoft/Outlook mail integration: the operator creates an Entra app registration
 /// with the delegated Graph permissions NocoBase's email manager needs, writes its client ID and a client
 /// secret into a Kubernetes Secret, and rotates the secret before it expires.
+// printcolumn(...) entries legitimately repeat `type_ = ...`; clippy mistakes them for duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "entramail.io",

@@ -35,6 +35,8 @@ pub enum TenantSpecError {
 
 /// A Microsoft Entra tenant the operator may create app registrations in, and the identity it uses there.
 /// Referenced by NocoBaseMailIntegration.spec.tenantRef.name.
+// printcolumn(...) entries legitimately repeat `type_ = ...`; clippy mistakes them for duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "entramail.io",
