@@ -69,6 +69,7 @@ pub async fn rollout(client: &Client, ns: &str, consumers: &[ConsumerRef]) -> Re
                 st.observed_generation >= d.metadata.generation
                     && st.updated_replicas.unwrap_or(0) >= want
                     && st.replicas.unwrap_or(0) <= want
+                    && st.available_replicas.unwrap_or(0) >= want
             }
             ConsumerKind::StatefulSet => {
                 let Some(s) = Api::<StatefulSet>::namespaced(client.clone(), ns)
@@ -81,6 +82,7 @@ pub async fn rollout(client: &Client, ns: &str, consumers: &[ConsumerRef]) -> Re
                 let st = s.status.clone().unwrap_or_default();
                 st.observed_generation >= s.metadata.generation
                     && st.updated_replicas.unwrap_or(0) >= want
+                    && st.ready_replicas.unwrap_or(0) >= want
                     && st.update_revision.is_some()
                     && st.current_revision == st.update_revision
             }

@@ -57,6 +57,9 @@ pub struct Config {
     pub reporter: String,
     /// Shared metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Only handle EntraTenants and NocoBaseMailIntegrations matching this label selector (tests run several
+    /// operators side by side; production: None = all).
+    pub label_selector: Option<String>,
 }
 
 impl Default for Config {
@@ -71,6 +74,7 @@ impl Default for Config {
             tenant_recheck: Duration::from_secs(3600),
             reporter: "entramail-operator".into(),
             metrics: Arc::new(Metrics::default()),
+            label_selector: None,
         }
     }
 }
@@ -138,20 +142,21 @@ pub async fn run(client: Client, config: Config) {
     let integrations: Api<NocoBaseMailIntegration> = Api::all(client.clone());
     let tenants: Api<EntraTenant> = Api::all(client.clone());
     let secrets: Api<Secret> = Api::all(client.clone());
+    let selected = match &ctx.config.label_selector {
+        Some(sel) => watcher::Config::default().labels(sel),
+        None => watcher::Config::default(),
+    };
     let owned = watcher::Config::default().labels(&format!(
         "{}={}",
         secret::MANAGED_BY_LABEL,
         secret::MANAGED_BY
     ));
 
-    let integration_ctl =
-        Controller::new(integrations, watcher::Config::default()).owns(secrets, owned);
+    let integration_ctl = Controller::new(integrations, selected.clone()).owns(secrets, owned);
     let store = integration_ctl.store();
     // A tenant change (Ready, allowed namespaces, credentials) re-evaluates every integration using it.
-    let integration_ctl = integration_ctl.watches(
-        tenants.clone(),
-        watcher::Config::default(),
-        move |t: EntraTenant| {
+    let integration_ctl =
+        integration_ctl.watches(tenants.clone(), selected.clone(), move |t: EntraTenant| {
             let name = t.name_any();
             store
                 .state()
@@ -159,8 +164,7 @@ pub async fn run(client: Client, config: Config) {
                 .filter(|i| i.spec.tenant_ref.name == name)
                 .map(|i| ObjectRef::from_obj(&*i))
                 .collect::<Vec<_>>()
-        },
-    );
+        });
     let integration_fut = integration_ctl
         .shutdown_on_signal()
         .run(
@@ -174,7 +178,7 @@ pub async fn run(client: Client, config: Config) {
             }
         });
 
-    let tenant_ctl = Controller::new(tenants, watcher::Config::default());
+    let tenant_ctl = Controller::new(tenants, selected);
     let tenant_store = tenant_ctl.store();
     let op_secrets: Api<Secret> = Api::namespaced(client.clone(), &ctx.config.operator_namespace);
     // A rotated operator credential Secret re-checks the tenants that reference it.

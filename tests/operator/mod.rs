@@ -1,0 +1,289 @@
+//! Shared fixture for the operator integration tests: a real control plane (test bed), a Graph emulator, an
+//! EntraTenant pointing at it, and the operator running in-process, restricted by label to this test's objects.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use entramail_operator::{
+    api::{EntraTenant, NocoBaseMailIntegration},
+    controller::{self, Config},
+    graph::RetryPolicy,
+    planner::backoff::Backoff,
+};
+use graph_emulator::{Emulator, EmulatorHandle};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, Client,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+};
+use serde_json::{Value, json};
+
+use crate::support;
+
+pub const TENANT_ID: &str = "11111111-2222-3333-4444-555555555555";
+pub const OP_CLIENT_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+pub const OP_SECRET: &str = "operator-secret-value";
+pub const TEST_LABEL: &str = "entramail.io/test-run";
+
+pub struct Fx {
+    pub client: Client,
+    pub ns: String,
+    pub emu: Emulator,
+    pub h: EmulatorHandle,
+    pub tenant: String,
+    operator: Option<tokio::task::JoinHandle<()>>,
+    config: Config,
+}
+
+pub fn fast_config(ns: &str) -> Config {
+    Config {
+        operator_namespace: ns.to_string(),
+        backoff: Backoff {
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(2),
+        },
+        min_requeue: Duration::from_millis(100),
+        consistency_grace: Duration::from_secs(5),
+        graph_retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(300),
+            max_total_wait: Duration::from_secs(3),
+        },
+        label_selector: Some(format!("{TEST_LABEL}={ns}")),
+        ..Config::default()
+    }
+}
+
+impl Fx {
+    /// Namespace, emulator, operator credential Secret, EntraTenant; then the operator.
+    pub async fn start(prefix: &str) -> Fx {
+        Self::start_with(prefix, json!(null)).await
+    }
+
+    /// `allowed`: the tenant's spec.allowedNamespaces (null = all).
+    pub async fn start_with(prefix: &str, allowed: Value) -> Fx {
+        let client = support::client().await;
+        support::apply_crds(&client).await;
+        let ns = support::namespace(&client, prefix).await;
+        let emu = Emulator::start().await.expect("start emulator");
+        let h = emu.handle();
+        h.add_tenant(TENANT_ID);
+        h.register_client_secret(TENANT_ID, OP_CLIENT_ID, OP_SECRET);
+
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        let s: Secret = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "operator-credential"},
+            "stringData": {"clientSecret": OP_SECRET}
+        }))
+        .unwrap();
+        secrets.create(&PostParams::default(), &s).await.unwrap();
+
+        let tenant = ns.clone();
+        let mut spec = json!({
+            "tenantId": TENANT_ID,
+            "cloud": "Custom",
+            "endpoints": {"authorityHost": emu.base_url(), "graphEndpoint": emu.base_url()},
+            "auth": {"clientSecret": {"clientId": OP_CLIENT_ID,
+                     "secretRef": {"name": "operator-credential", "key": "clientSecret"}}},
+            "caBundle": emu.ca_pem(),
+        });
+        if !allowed.is_null() {
+            spec["allowedNamespaces"] = allowed;
+        }
+        let t: EntraTenant = serde_json::from_value(json!({
+            "apiVersion": "entramail.io/v1alpha1", "kind": "EntraTenant",
+            "metadata": {"name": tenant, "labels": {TEST_LABEL: ns}},
+            "spec": spec,
+        }))
+        .unwrap();
+        Api::<EntraTenant>::all(client.clone())
+            .create(&PostParams::default(), &t)
+            .await
+            .unwrap();
+        let config = fast_config(&ns);
+        let mut fx = Fx {
+            client,
+            ns,
+            emu,
+            h,
+            tenant,
+            operator: None,
+            config,
+        };
+        fx.start_operator();
+        fx
+    }
+
+    pub fn start_operator(&mut self) {
+        let fut = controller::run(self.client.clone(), self.config.clone());
+        self.operator = Some(tokio::spawn(fut));
+    }
+
+    /// Simulates an operator crash/stop.
+    pub async fn stop_operator(&mut self) {
+        if let Some(t) = self.operator.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    pub fn integrations(&self) -> Api<NocoBaseMailIntegration> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Creates a NocoBaseMailIntegration using this fixture's tenant, in `ns` (default: the fixture's).
+    pub async fn create_in(
+        &self,
+        ns: &str,
+        name: &str,
+        mut spec: Value,
+    ) -> NocoBaseMailIntegration {
+        spec["tenantRef"] = json!({"name": self.tenant});
+        let obj: NocoBaseMailIntegration = serde_json::from_value(json!({
+            "apiVersion": "entramail.io/v1alpha1", "kind": "NocoBaseMailIntegration",
+            "metadata": {"name": name, "labels": {TEST_LABEL: self.ns}},
+            "spec": spec,
+        }))
+        .unwrap();
+        Api::<NocoBaseMailIntegration>::namespaced(self.client.clone(), ns)
+            .create(&PostParams::default(), &obj)
+            .await
+            .unwrap()
+    }
+
+    pub async fn create(&self, name: &str, spec: Value) -> NocoBaseMailIntegration {
+        self.create_in(&self.ns.clone(), name, spec).await
+    }
+
+    pub async fn annotate(&self, name: &str, key: &str, value: &str) {
+        self.integrations()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {key: value}}})),
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn delete(&self, name: &str) {
+        self.integrations()
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+
+    /// Polls until `pred` holds for the object in `ns` (or panics after `timeout`).
+    pub async fn wait_in<F>(
+        &self,
+        ns: &str,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        pred: F,
+    ) -> NocoBaseMailIntegration
+    where
+        F: Fn(&NocoBaseMailIntegration) -> bool,
+    {
+        let api: Api<NocoBaseMailIntegration> = Api::namespaced(self.client.clone(), ns);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let obj = api.get_opt(name).await.unwrap();
+            if let Some(o) = &obj
+                && pred(o)
+            {
+                return o.clone();
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {what} on {ns}/{name}; last status: {}",
+                    serde_json::to_string_pretty(&obj.and_then(|o| o.status)).unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn wait<F>(
+        &self,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        pred: F,
+    ) -> NocoBaseMailIntegration
+    where
+        F: Fn(&NocoBaseMailIntegration) -> bool,
+    {
+        self.wait_in(&self.ns.clone(), name, timeout, what, pred)
+            .await
+    }
+
+    pub async fn wait_ready(&self, name: &str) -> NocoBaseMailIntegration {
+        self.wait(name, Duration::from_secs(60), "Ready", is_ready)
+            .await
+    }
+
+    /// Waits until the object is gone.
+    pub async fn wait_gone(&self, name: &str, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.integrations().get_opt(name).await.unwrap().is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} not deleted in time"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn secret(&self, name: &str) -> Option<Secret> {
+        self.secrets().get_opt(name).await.unwrap()
+    }
+}
+
+impl Drop for Fx {
+    fn drop(&mut self) {
+        if let Some(t) = self.operator.take() {
+            t.abort();
+        }
+    }
+}
+
+pub fn is_ready(o: &NocoBaseMailIntegration) -> bool {
+    condition(o, "Ready").is_some_and(|c| c.0 == "True")
+}
+
+/// (status, reason, message) of a condition.
+pub fn condition(o: &NocoBaseMailIntegration, type_: &str) -> Option<(String, String, String)> {
+    let v = serde_json::to_value(o.status.as_ref()?).ok()?;
+    v["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_string(),
+                c["reason"].as_str().unwrap_or_default().to_string(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+}
+
+pub fn data(s: &Secret, key: &str) -> Option<String> {
+    s.data
+        .as_ref()?
+        .get(key)
+        .map(|b| String::from_utf8(b.0.clone()).unwrap())
+}
+
+pub fn basic_spec() -> Value {
+    json!({
+        "application": {"nocobaseOrigin": "https://nocobase.example.com"},
+        "secret": {"lifetime": "24h"},
+    })
+}

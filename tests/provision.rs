@@ -1,0 +1,185 @@
+//! Provisioning against the real control plane + Graph emulator: create → Ready, Secret contents, app shape,
+//! steady state without writes, faults, deletion policies, namespace restrictions.
+//! Run: tests/testbed/with-control-plane.sh cargo test --workspace --test provision
+
+mod operator;
+mod support;
+
+use std::{collections::BTreeSet, time::Duration};
+
+use entramail_operator::planner::tag;
+use kube::ResourceExt;
+use operator::{Fx, TENANT_ID, basic_spec, condition, data, is_ready};
+use serde_json::json;
+
+const SCOPES: [&str; 5] = [
+    "64a6cdd6-aab1-4aaf-94b8-3cc8405e90d0",
+    "7427e0e9-2fba-42fe-b0c0-848c9e6a8182",
+    "652390e4-393a-48de-9484-05f9b1212954",
+    "258f6531-6087-4cc4-bb90-092c5fb3ed3f",
+    "e1fe6dd8-ba31-4d61-89e7-88639da4683d",
+];
+
+#[tokio::test]
+async fn provisions_app_secret_and_then_stays_quiet() {
+    let mut fx = Fx::start("prov").await;
+    fx.create("mail", basic_spec()).await;
+    let cr = fx.wait_ready("mail").await;
+    let st = cr.status.clone().unwrap();
+    let app_id = st.app_id.clone().unwrap();
+
+    // The Secret holds a secret Entra accepts, plus client and tenant ids.
+    let s = fx.secret("mail-entra").await.expect("Secret created");
+    let text = data(&s, "clientSecret").unwrap();
+    assert!(fx.h.is_secret_valid(TENANT_ID, &app_id, &text));
+    assert_eq!(data(&s, "clientId").as_deref(), Some(app_id.as_str()));
+    assert_eq!(data(&s, "tenantId").as_deref(), Some(TENANT_ID));
+    assert!(data(&s, "expiresAt").is_some());
+    assert!(data(&s, "previousClientSecret").is_none());
+    assert_eq!(s.owner_references()[0].uid, cr.uid().unwrap());
+
+    // The application has exactly the five delegated scopes and NocoBase's redirect URI.
+    let app = fx.h.application_by_app_id(TENANT_ID, &app_id).unwrap();
+    let ids: BTreeSet<String> = app
+        .required_resource_access
+        .iter()
+        .flat_map(|r| r.resource_access.iter().map(|a| a.id.clone()))
+        .collect();
+    assert_eq!(ids, SCOPES.iter().map(|s| s.to_string()).collect());
+    assert_eq!(
+        app.web.redirect_uris,
+        vec!["https://nocobase.example.com/admin/settings/mail/oauth2".to_string()]
+    );
+    assert_eq!(app.password_credentials.len(), 1);
+    assert!(tag::is_ours(
+        app.password_credentials[0].display_name.as_deref(),
+        &cr.uid().unwrap()
+    ));
+    assert!(
+        fx.h.service_principals(TENANT_ID)
+            .iter()
+            .any(|sp| sp.app_id == app_id)
+    );
+    assert_eq!(
+        st.current_credential.as_ref().unwrap().key_id,
+        app.password_credentials[0].key_id
+    );
+
+    // Steady state: a restarted operator re-reconciles everything and writes nothing anywhere.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    fx.stop_operator().await;
+    let cr_rv = fx
+        .integrations()
+        .get("mail")
+        .await
+        .unwrap()
+        .resource_version();
+    let s_rv = fx.secret("mail-entra").await.unwrap().resource_version();
+    fx.h.reset_counts();
+    fx.start_operator();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(fx.h.reads() > 0, "operator did reconcile");
+    assert_eq!(
+        fx.h.writes(),
+        0,
+        "Graph writes in steady state: {:?}",
+        fx.h.counts()
+    );
+    assert_eq!(
+        fx.integrations()
+            .get("mail")
+            .await
+            .unwrap()
+            .resource_version(),
+        cr_rv
+    );
+    assert_eq!(
+        fx.secret("mail-entra").await.unwrap().resource_version(),
+        s_rv
+    );
+}
+
+#[tokio::test]
+async fn converges_through_lag_throttling_and_server_errors() {
+    let fx = Fx::start("faults").await;
+    fx.h.set_replication_lag(Duration::from_millis(1500));
+    fx.h.throttle_next(3, Duration::from_secs(1));
+    fx.h.fail_next(2, 503);
+    fx.create("mail", basic_spec()).await;
+    let cr = fx
+        .wait(
+            &"mail".to_string(),
+            Duration::from_secs(90),
+            "Ready",
+            is_ready,
+        )
+        .await;
+    let app_id = cr.status.unwrap().app_id.unwrap();
+    let s = fx.secret("mail-entra").await.unwrap();
+    assert!(fx.h.is_secret_valid(TENANT_ID, &app_id, &data(&s, "clientSecret").unwrap()));
+    // Exactly one app for this CR and one credential: retries did not duplicate anything.
+    assert_eq!(fx.h.applications(TENANT_ID).len(), 1);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let app = fx.h.application_by_app_id(TENANT_ID, &app_id).unwrap();
+    assert_eq!(
+        app.password_credentials.len(),
+        1,
+        "{:?}",
+        app.password_credentials
+    );
+}
+
+#[tokio::test]
+async fn delete_policy_removes_the_application() {
+    let fx = Fx::start("del").await;
+    fx.create("mail", basic_spec()).await;
+    let cr = fx.wait_ready("mail").await;
+    let app_id = cr.status.unwrap().app_id.unwrap();
+    assert!(fx.h.application_by_app_id(TENANT_ID, &app_id).is_some());
+    fx.delete("mail").await;
+    fx.wait_gone("mail", Duration::from_secs(30)).await;
+    assert!(fx.h.application_by_app_id(TENANT_ID, &app_id).is_none());
+}
+
+#[tokio::test]
+async fn orphan_policy_keeps_the_application_but_revokes_our_secrets() {
+    let fx = Fx::start("orphan").await;
+    let mut spec = basic_spec();
+    spec["deletionPolicy"] = json!("Orphan");
+    fx.create("mail", spec).await;
+    let cr = fx.wait_ready("mail").await;
+    let app_id = cr.status.unwrap().app_id.unwrap();
+    fx.delete("mail").await;
+    fx.wait_gone("mail", Duration::from_secs(30)).await;
+    let app =
+        fx.h.application_by_app_id(TENANT_ID, &app_id)
+            .expect("app kept");
+    assert!(
+        app.password_credentials.is_empty(),
+        "{:?}",
+        app.password_credentials
+    );
+}
+
+#[tokio::test]
+async fn namespace_not_allowed_gets_a_condition_and_no_graph_writes() {
+    let fx = Fx::start_with("denied", json!({"names": ["some-other-namespace"]})).await;
+    fx.h.reset_counts();
+    fx.create("mail", basic_spec()).await;
+    let cr = fx
+        .wait(
+            &"mail".to_string(),
+            Duration::from_secs(30),
+            "TenantReady=False",
+            |o| condition(o, "TenantReady").is_some_and(|c| c.0 == "False"),
+        )
+        .await;
+    let (_, reason, message) = condition(&cr, "TenantReady").unwrap();
+    assert_eq!(reason, "NamespaceNotAllowed");
+    assert!(message.contains(&fx.ns), "{message}");
+    assert!(!is_ready(&cr));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(fx.h.writes(), 0);
+    assert!(fx.h.applications(TENANT_ID).is_empty());
+    assert!(fx.secret("mail-entra").await.is_none());
+}

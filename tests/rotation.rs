@@ -1,0 +1,310 @@
+//! Rotation against the real control plane + Graph emulator, with short real lifetimes: scheduled renewal
+//! with overlap and consumer restart, manual trigger, lost Secret, credential deleted in Entra, orphan sweep
+//! after a simulated crash.
+//! Run: tests/testbed/with-control-plane.sh cargo test --workspace --test rotation
+
+mod operator;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use entramail_operator::{
+    api::NocoBaseMailIntegration,
+    auth::{self, AuthMethod, Cloud, SecretText},
+    graph::{GraphClient, GraphConfig},
+    planner::tag,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::{
+    Api, ResourceExt,
+    api::{DeleteParams, PostParams},
+};
+use operator::{Fx, OP_CLIENT_ID, OP_SECRET, TENANT_ID, data};
+use serde_json::json;
+use url::Url;
+
+fn key_of(o: &NocoBaseMailIntegration) -> Option<String> {
+    o.status
+        .as_ref()?
+        .current_credential
+        .as_ref()
+        .map(|c| c.key_id.clone())
+}
+
+fn app_id(o: &NocoBaseMailIntegration) -> String {
+    o.status.as_ref().unwrap().app_id.clone().unwrap()
+}
+
+fn live_keys(fx: &Fx, app_id: &str) -> Vec<String> {
+    fx.h.application_by_app_id(TENANT_ID, app_id)
+        .map(|a| {
+            a.password_credentials
+                .into_iter()
+                .map(|c| c.key_id)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn create_consumer(fx: &Fx, name: &str) {
+    let d: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "nocobase", "image": "nocobase/nocobase"}]}}
+        }
+    }))
+    .unwrap();
+    Api::<Deployment>::namespaced(fx.client.clone(), &fx.ns)
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
+    let fx = Fx::start("rot").await;
+    create_consumer(&fx, "nocobase").await;
+    fx.create(
+        "mail",
+        json!({
+            "application": {"nocobaseOrigin": "https://nocobase.example.com"},
+            "secret": {"lifetime": "30s", "renewBefore": "18s"},
+            "rotation": {"overlap": "8s", "consumers": [{"kind": "Deployment", "name": "nocobase"}]},
+        }),
+    )
+    .await;
+    let cr = fx.wait_ready("mail").await;
+    let app = app_id(&cr);
+    let k1 = key_of(&cr).unwrap();
+    let s1 = fx.secret("mail-entra").await.unwrap();
+    let text1 = data(&s1, "clientSecret").unwrap();
+    let renewal = cr.status.as_ref().unwrap().renewal_time.clone().unwrap();
+    let not_after = cr
+        .status
+        .as_ref()
+        .unwrap()
+        .current_credential
+        .as_ref()
+        .unwrap()
+        .not_after
+        .clone();
+    assert_eq!(
+        not_after.0.as_second() - renewal.0.as_second(),
+        18,
+        "renewal = notAfter - renewBefore"
+    );
+
+    // Renewal ~12s after minting: new key, Secret switched, old kept as previous, consumer restarted.
+    let cr2 = fx
+        .wait("mail", Duration::from_secs(40), "rotation", |o| {
+            key_of(o).is_some_and(|k| k != k1)
+        })
+        .await;
+    let rotated_at = Instant::now();
+    let k2 = key_of(&cr2).unwrap();
+    let s2 = fx.secret("mail-entra").await.unwrap();
+    let text2 = data(&s2, "clientSecret").unwrap();
+    assert_ne!(text1, text2);
+    assert!(fx.h.is_secret_valid(TENANT_ID, &app, &text2));
+    assert_eq!(
+        data(&s2, "previousClientSecret").as_deref(),
+        Some(text1.as_str())
+    );
+    assert!(
+        live_keys(&fx, &app).contains(&k1),
+        "old key revoked before the overlap"
+    );
+    assert!(
+        fx.h.is_secret_valid(TENANT_ID, &app, &text1),
+        "old secret must still work during the overlap"
+    );
+    let dep = Api::<Deployment>::namespaced(fx.client.clone(), &fx.ns)
+        .get("nocobase")
+        .await
+        .unwrap();
+    let ann = dep
+        .spec
+        .template
+        .metadata
+        .unwrap()
+        .annotations
+        .unwrap_or_default();
+    assert!(
+        ann.contains_key("entramail.io/restartedAt"),
+        "consumer not restarted: {ann:?}"
+    );
+
+    // The old credential goes only after the overlap (pods never become available in the test bed, so the
+    // overlap bound applies), and the Secret drops the previous slot.
+    wait_until("old key revoked", Duration::from_secs(20), || {
+        !live_keys(&fx, &app).contains(&k1)
+    })
+    .await;
+    assert!(
+        rotated_at.elapsed() >= Duration::from_secs(5),
+        "revoked too early: {:?}",
+        rotated_at.elapsed()
+    );
+    assert!(live_keys(&fx, &app).contains(&k2));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = fx.secret("mail-entra").await.unwrap();
+        if data(&s, "previousClientSecret").is_none() {
+            assert_eq!(data(&s, "clientSecret").as_deref(), Some(text2.as_str()));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "previous secret not dropped from the Secret"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one() {
+    let fx = Fx::start("rot-manual").await;
+    fx.create(
+        "mail",
+        json!({
+            "application": {"nocobaseOrigin": "https://nocobase.example.com"},
+            "secret": {"lifetime": "24h"},
+            "rotation": {"overlap": "3s"},
+        }),
+    )
+    .await;
+    let cr = fx.wait_ready("mail").await;
+    let app = app_id(&cr);
+    let k1 = key_of(&cr).unwrap();
+
+    // Manual trigger.
+    fx.annotate("mail", "entramail.io/rotate", "now-1").await;
+    let cr = fx
+        .wait("mail", Duration::from_secs(30), "manual rotation", |o| {
+            key_of(o).is_some_and(|k| k != k1)
+        })
+        .await;
+    let k2 = key_of(&cr).unwrap();
+    assert_eq!(
+        cr.status.as_ref().unwrap().last_rotation_trigger.as_deref(),
+        Some("now-1")
+    );
+    wait_until("k1 revoked after overlap", Duration::from_secs(20), || {
+        !live_keys(&fx, &app).contains(&k1)
+    })
+    .await;
+
+    // Secret deleted: a new credential, and the old one stays until the overlap ends.
+    fx.secrets()
+        .delete("mail-entra", &DeleteParams::default())
+        .await
+        .unwrap();
+    let cr = fx
+        .wait(
+            "mail",
+            Duration::from_secs(30),
+            "re-mint after Secret loss",
+            |o| key_of(o).is_some_and(|k| k != k2),
+        )
+        .await;
+    let k3 = key_of(&cr).unwrap();
+    let s = fx.secret("mail-entra").await.unwrap();
+    assert!(fx.h.is_secret_valid(TENANT_ID, &app, &data(&s, "clientSecret").unwrap()));
+    wait_until("k2 revoked after overlap", Duration::from_secs(20), || {
+        !live_keys(&fx, &app).contains(&k2)
+    })
+    .await;
+
+    // Our credential deleted in Entra behind our back: a new one is minted once the grace has passed.
+    let obj_id = cr
+        .status
+        .as_ref()
+        .unwrap()
+        .application_object_id
+        .clone()
+        .unwrap();
+    assert!(fx.h.remove_password(TENANT_ID, &obj_id, &k3));
+    fx.annotate("mail", "poke", "1").await;
+    let cr = fx
+        .wait(
+            "mail",
+            Duration::from_secs(30),
+            "re-mint after deletion",
+            |o| key_of(o).is_some_and(|k| k != k3),
+        )
+        .await;
+    let s = fx.secret("mail-entra").await.unwrap();
+    assert!(fx.h.is_secret_valid(TENANT_ID, &app, &data(&s, "clientSecret").unwrap()));
+    assert_eq!(live_keys(&fx, &app), vec![key_of(&cr).unwrap()]);
+}
+
+#[tokio::test]
+async fn orphan_from_a_crash_is_revoked_foreign_credentials_are_not() {
+    let mut fx = Fx::start("rot-orphan").await;
+    fx.create("mail", operator::basic_spec()).await;
+    let cr = fx.wait_ready("mail").await;
+    let app = app_id(&cr);
+    let k1 = key_of(&cr).unwrap();
+    let obj_id = cr
+        .status
+        .as_ref()
+        .unwrap()
+        .application_object_id
+        .clone()
+        .unwrap();
+    fx.stop_operator().await;
+
+    // Behind the operator's back: a credential tagged with this CR's UID (as if we crashed after addPassword)
+    // and one somebody else created.
+    let base = Url::parse(&fx.emu.base_url()).unwrap();
+    let cloud = Cloud::Custom {
+        authority_host: base.clone(),
+        graph_endpoint: base,
+    };
+    let method = AuthMethod::ClientSecret {
+        client_id: OP_CLIENT_ID.into(),
+        secret: SecretText::new(OP_SECRET),
+    };
+    let ca = fx.emu.ca_pem();
+    let cred = auth::credential(TENANT_ID, &cloud, &method, Some(&ca)).unwrap();
+    let mut cfg = GraphConfig::new(cloud.graph_base(), cred);
+    cfg.extra_ca_pem = Some(ca);
+    let graph = GraphClient::new(cfg).unwrap();
+    let end = Utc::now() + TimeDelta::hours(1);
+    let orphan = graph
+        .add_password(&obj_id, &tag::credential_tag(&cr.uid().unwrap(), 7), end)
+        .await
+        .unwrap();
+    let foreign = graph
+        .add_password(&obj_id, "added by a human", end)
+        .await
+        .unwrap();
+
+    fx.start_operator();
+    let orphan_key = orphan.credential.key_id.clone();
+    wait_until("orphan revoked", Duration::from_secs(30), || {
+        !live_keys(&fx, &app).contains(&orphan_key)
+    })
+    .await;
+    let keys = live_keys(&fx, &app);
+    assert!(keys.contains(&k1), "current credential must stay");
+    assert!(
+        keys.contains(&foreign.credential.key_id),
+        "foreign credential must never be touched"
+    );
+    let s = fx.secret("mail-entra").await.unwrap();
+    assert!(fx.h.is_secret_valid(TENANT_ID, &app, &data(&s, "clientSecret").unwrap()));
+}
