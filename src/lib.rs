@@ -8,3 +8,4 @@ pub mod auth;
 pub mod controller;
 pub mod graph;
 pub mod planner;
+pub mod tls;

@@ -16,8 +16,13 @@ use serde::{Deserialize, Serialize};
 
 /// A throwaway kind that exists only to exercise CRD generation and CEL on the real apiserver.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
-#[kube(group = "testbed.entramail.io", version = "v1", kind = "Probe", namespaced)]
-#[kube(validation = Rule::new("self.min <= self.max").message("min must not exceed max"))]
+#[kube(
+    group = "testbed.entramail.io",
+    version = "v1",
+    kind = "Probe",
+    namespaced
+)]
+#[kube(validation = Rule::new("self.spec.min <= self.spec.max").message("min must not exceed max"))]
 pub struct ProbeSpec {
     min: i64,
     max: i64,

@@ -32,6 +32,7 @@ pub fn kubeconfig_path() -> PathBuf {
 /// A fresh client for the test control plane (admin). A new one per call: every `#[tokio::test]` has its own
 /// runtime and a client's connection pool must not outlive the runtime it was made on.
 pub async fn client() -> Client {
+    entramail_operator::tls::install_crypto_provider();
     let kubeconfig = Kubeconfig::read_from(kubeconfig_path()).expect("read test kubeconfig");
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await

@@ -120,6 +120,7 @@ start() {
 --allow-privileged=true
 --disable-admission-plugins=ServiceAccount
 --advertise-address=127.0.0.1
+--endpoint-reconciler-type=none
 EOF
   start_apiserver "$dir"
   write_kubeconfig "$dir" "$api_port"
