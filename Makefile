@@ -39,4 +39,4 @@ demo: testbed
 
 ## Scale benchmark (prints a table); not part of `make test`.
 bench: testbed
-	$(TESTBED) $(CARGO) run --release --locked --bin bench
+	$(TESTBED) $(CARGO) bench --locked --bench scale

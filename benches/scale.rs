@@ -1,0 +1,2 @@
+//! Scale benchmark (placeholder while being written).
+fn main() {}
