@@ -107,12 +107,7 @@ async fn converges_through_lag_throttling_and_server_errors() {
     fx.h.fail_next(2, 503);
     fx.create("mail", basic_spec()).await;
     let cr = fx
-        .wait(
-            &"mail".to_string(),
-            Duration::from_secs(90),
-            "Ready",
-            is_ready,
-        )
+        .wait("mail", Duration::from_secs(90), "Ready", is_ready)
         .await;
     let app_id = cr.status.unwrap().app_id.unwrap();
     let s = fx.secret("mail-entra").await.unwrap();
@@ -167,12 +162,9 @@ async fn namespace_not_allowed_gets_a_condition_and_no_graph_writes() {
     fx.h.reset_counts();
     fx.create("mail", basic_spec()).await;
     let cr = fx
-        .wait(
-            &"mail".to_string(),
-            Duration::from_secs(30),
-            "TenantReady=False",
-            |o| condition(o, "TenantReady").is_some_and(|c| c.0 == "False"),
-        )
+        .wait("mail", Duration::from_secs(30), "TenantReady=False", |o| {
+            condition(o, "TenantReady").is_some_and(|c| c.0 == "False")
+        })
         .await;
     let (_, reason, message) = condition(&cr, "TenantReady").unwrap();
     assert_eq!(reason, "NamespaceNotAllowed");
@@ -182,4 +174,81 @@ async fn namespace_not_allowed_gets_a_condition_and_no_graph_writes() {
     assert_eq!(fx.h.writes(), 0);
     assert!(fx.h.applications(TENANT_ID).is_empty());
     assert!(fx.secret("mail-entra").await.is_none());
+}
+
+#[tokio::test]
+async fn lifetime_policy_rejection_is_explained_and_recovers_after_fix() {
+    let fx = Fx::start("policy").await;
+    fx.h.set_max_credential_lifetime(Some(Duration::from_secs(3600)));
+    fx.create("mail", basic_spec()).await;
+    let cr = fx
+        .wait(
+            "mail",
+            Duration::from_secs(30),
+            "CredentialReady=False",
+            |o| condition(o, "CredentialReady").is_some_and(|c| c.0 == "False"),
+        )
+        .await;
+    let (_, reason, message) = condition(&cr, "CredentialReady").unwrap();
+    assert_eq!(reason, "CredentialLifetimePolicy");
+    assert!(message.contains("policy"), "{message}");
+    assert!(
+        message.contains("3600 seconds"),
+        "names the maximum: {message}"
+    );
+    assert!(
+        message.contains("24h"),
+        "names the requested lifetime: {message}"
+    );
+    assert!(fx.secret("mail-entra").await.is_none());
+
+    fx.integrations()
+        .patch(
+            "mail",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"secret": {"lifetime": "30m"}}})),
+        )
+        .await
+        .unwrap();
+    fx.wait_ready("mail").await;
+}
+
+#[tokio::test]
+async fn admin_consent_grants_the_five_scopes_once() {
+    let fx = Fx::start("consent").await;
+    let mut spec = basic_spec();
+    spec["application"]["adminConsent"] = json!(true);
+    fx.create("mail", spec).await;
+    let cr = fx.wait_ready("mail").await;
+    let sp_id = cr
+        .status
+        .as_ref()
+        .unwrap()
+        .service_principal_id
+        .clone()
+        .unwrap();
+    let grants: Vec<_> =
+        fx.h.grants(TENANT_ID)
+            .into_iter()
+            .filter(|g| g.client_id == sp_id)
+            .collect();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].consent_type, "AllPrincipals");
+    let scopes: BTreeSet<&str> = grants[0].scope.split_whitespace().collect();
+    assert_eq!(
+        scopes,
+        BTreeSet::from([
+            "email",
+            "offline_access",
+            "IMAP.AccessAsUser.All",
+            "SMTP.Send",
+            "User.Read"
+        ])
+    );
+    assert_eq!(
+        condition(&cr, "AdminConsentGranted")
+            .map(|c| c.0)
+            .as_deref(),
+        Some("True")
+    );
 }

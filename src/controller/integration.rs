@@ -155,8 +155,16 @@ async fn apply(cr: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Action
         }
         Err(e) => {
             let phase = run.phase;
-            run.set(phase, false, e.reason(), e.to_string());
-            run.set(READY, false, e.reason(), e.to_string());
+            let message = match e {
+                // Say what to change: the tenant's policy caps the lifetime the spec asks for.
+                Error::Graph(g) if g.is_lifetime_policy() => format!(
+                    "spec.secret.lifetime {} exceeds the tenant's app-management policy; lower it. {g}",
+                    cr.spec.secret.lifetime
+                ),
+                e => e.to_string(),
+            };
+            run.set(phase, false, e.reason(), message.clone());
+            run.set(READY, false, e.reason(), message);
         }
     }
     run.status.observed_generation = cr.meta().generation;
