@@ -66,6 +66,28 @@ for c in "${cases[@]}"; do
 done
 python3 "$here/chart_checks.py" "$work" "$namespace" "${cases[@]}"
 
+step "NOTES.txt examples"
+# helm template does not render NOTES.txt, and helm install needs a cluster whose version satisfies kubeVersion (the
+# test control plane built from source reports v0.0.0). So render NOTES through a copy of the chart in which a
+# ConfigMap template runs NOTES.txt through tpl, then pull out the example manifests it tells users to apply.
+cp -r "$chart" "$work/notes-chart"
+cp "$chart/templates/NOTES.txt" "$work/notes-chart/notes-under-test.txt"
+cat >"$work/notes-chart/templates/zz-notes-under-test.yaml" <<'TPL'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: notes-under-test
+data:
+  notes: {{ tpl (.Files.Get "notes-under-test.txt") . | quote }}
+TPL
+for c in "${cases[@]}"; do
+  mapfile -t va < <(values_args "$c")
+  "$helm" template "$release" "$work/notes-chart" --namespace "$namespace" "${va[@]}" \
+    --show-only templates/zz-notes-under-test.yaml >"$work/notes-$c.rendered" || fail "rendering NOTES ($c)"
+  python3 "$here/chart_checks.py" --notes-manifests "$work/notes-$c.rendered" "$namespace" >"$work/notes-$c.yaml"
+  echo "ok: NOTES for $c: $(grep -c '^kind:' "$work/notes-$c.yaml") example manifests, placeholders filled"
+done
+
 step "values.schema.json rejects bad values"
 neg=0
 for f in "$values_dir"/invalid/*.yaml; do
@@ -138,10 +160,6 @@ if [[ -n "${TESTBED_KUBECONFIG:-}" && "${KUBECONFIG:-}" == "$TESTBED_KUBECONFIG"
       >"$work/dry-$c.log" 2>&1 || { cat "$work/dry-$c.log" >&2; fail "server dry-run ($c)"; }
     echo "ok: server dry-run $c: $(wc -l <"$work/dry-$c.log") objects accepted"
     # NOTES: the example EntraTenant and NocoBaseMailIntegration it tells users to apply must be valid.
-    mapfile -t va < <(values_args "$c")
-    "$helm" install "$release" "$chart" --namespace "$namespace" --dry-run=client "${va[@]}" >"$work/install-$c.txt" \
-      || fail "helm install --dry-run=client ($c)"
-    python3 "$here/chart_checks.py" --notes-manifests "$work/install-$c.txt" "$namespace" >"$work/notes-$c.yaml"
     "$kubectl" apply --server-side --dry-run=server --field-manager=chart-test -f "$work/notes-$c.yaml" \
       >"$work/notes-$c.log" 2>&1 || { cat "$work/notes-$c.yaml" "$work/notes-$c.log" >&2; fail "NOTES examples ($c)"; }
     echo "ok: NOTES examples for $c accepted by the apiserver: $(tr '\n' ' ' <"$work/notes-$c.log")"

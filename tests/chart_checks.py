@@ -5,8 +5,8 @@
   chart_checks.py --namespaces FILE NAMESPACE    print the namespaces the rendering's objects live in
   chart_checks.py --without-kinds FILE KIND...   print the rendering without objects of these kinds
   chart_checks.py --cluster-secrets FILE         exit 0 when a ClusterRole grants access to Secrets
-  chart_checks.py --notes-manifests FILE NS      print the YAML examples of a `helm install` output's NOTES,
-                                                 placeholders filled in and namespaced into NS
+  chart_checks.py --notes-manifests FILE NS      print the YAML examples in rendered NOTES (FILE: a ConfigMap
+                                                 with data.notes), placeholders filled in, namespaced into NS
 """
 import sys
 
@@ -209,10 +209,9 @@ PLACEHOLDERS = {
 
 def notes_manifests(path, ns):
     """The heredoc manifests (<<'YAML' ... YAML) in NOTES, so the test can check them against the real CRDs."""
-    with open(path) as f:
-        text = f.read()
-    assert "NOTES:" in text, f"no NOTES in {path}"
-    notes = text.split("NOTES:", 1)[1]
+    (cm,) = load(path)
+    notes = cm["data"]["notes"]
+    assert "kubectl wait" in notes and "condition=Ready" in notes, "NOTES must tell users how to wait for Ready"
     docs, block = [], None
     for line in notes.splitlines():
         if block is None:
