@@ -10,7 +10,8 @@
 #   6. when KUBECONFIG points at the test control plane (tests/testbed/with-control-plane.sh sets
 #      TESTBED_KUBECONFIG): kubectl apply --server-side --dry-run=server of every rendering (CRDs included;
 #      ServiceMonitor/PrometheusRule skipped, their CRDs are not installed there), and the same for the example
-#      EntraTenant/NocoBaseMailIntegration that NOTES.txt tells users to apply
+#      EntraTenant/NocoBaseMailIntegration that NOTES.txt tells users to apply; then the operator binary is started
+#      with each rendering's container arguments and must answer /healthz (the chart/binary flag contract)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,7 +38,12 @@ trivy="$TESTBIN/trivy"
 "$trivy" --version | head -n1
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/entramail-chart.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+op_pid=""
+cleanup() {
+  [[ -z "$op_pid" ]] || kill "$op_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 # helm must not read or write the user's helm config, nor trivy its cache, outside the work/target dirs.
 export HELM_CONFIG_HOME="$work/helm/config" HELM_CACHE_HOME="$work/helm/cache" HELM_DATA_HOME="$work/helm/data"
 
@@ -163,6 +169,31 @@ if [[ -n "${TESTBED_KUBECONFIG:-}" && "${KUBECONFIG:-}" == "$TESTBED_KUBECONFIG"
     "$kubectl" apply --server-side --dry-run=server --field-manager=chart-test -f "$work/notes-$c.yaml" \
       >"$work/notes-$c.log" 2>&1 || { cat "$work/notes-$c.yaml" "$work/notes-$c.log" >&2; fail "NOTES examples ($c)"; }
     echo "ok: NOTES examples for $c accepted by the apiserver: $(tr '\n' ' ' <"$work/notes-$c.log")"
+  done
+
+  step "the operator binary accepts the chart's arguments (runs against the test control plane until /healthz)"
+  operator_bin="${CARGO_TARGET_DIR:-$repo/target}/debug/entramail-operator"
+  [[ -x "$operator_bin" ]] || (cd "$repo" && cargo build --workspace --locked --bin entramail-operator)
+  for c in "${cases[@]}"; do
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    mapfile -t args < <(python3 "$here/chart_checks.py" --container-args "$work/$c.yaml" "127.0.0.1:$port")
+    POD_NAMESPACE="$namespace" POD_NAME="chart-test-$c" RUST_LOG=info "$operator_bin" "${args[@]}" \
+      >"$work/operator-$c.log" 2>&1 &
+    op_pid=$!
+    healthy=""
+    for _ in $(seq 1 150); do
+      kill -0 "$op_pid" 2>/dev/null || break
+      if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then healthy=1 && break; fi
+      sleep 0.2
+    done
+    kill "$op_pid" 2>/dev/null || true
+    wait "$op_pid" 2>/dev/null || true
+    op_pid=""
+    if [[ -z "$healthy" ]]; then
+      tail -n 20 "$work/operator-$c.log" >&2
+      fail "operator did not become healthy with the chart's arguments ($c): ${args[*]}"
+    fi
+    echo "ok: operator healthy with $c arguments: ${args[*]}"
   done
 else
   step "server dry-run skipped (KUBECONFIG is not the test control plane; run via tests/testbed/with-control-plane.sh)"

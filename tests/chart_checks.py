@@ -5,6 +5,7 @@
   chart_checks.py --namespaces FILE NAMESPACE    print the namespaces the rendering's objects live in
   chart_checks.py --without-kinds FILE KIND...   print the rendering without objects of these kinds
   chart_checks.py --cluster-secrets FILE         exit 0 when a ClusterRole grants access to Secrets
+  chart_checks.py --container-args FILE ADDR     print the operator's args, metrics bound to ADDR
   chart_checks.py --notes-manifests FILE NS      print the YAML examples in rendered NOTES (FILE: a ConfigMap
                                                  with data.notes), placeholders filled in, namespaced into NS
 """
@@ -68,8 +69,8 @@ def check_common(docs, ns, case):
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http-metrics"}, c["livenessProbe"]
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"}, c["readinessProbe"]
     assert f"--operator-namespace={ns}" in c["args"], c["args"]
-    assert "--log-format=json" in c["args"], c["args"]
     env = {e["name"]: e for e in c["env"]}
+    assert env["RUST_LOG"]["value"], env
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace", env
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name", env
     assert c["image"].startswith(REPO_IMAGE + ":"), c["image"]
@@ -251,6 +252,12 @@ def main(argv):
         return 0
     if argv[0] == "--cluster-secrets":
         return 0 if cluster_roles_granting(load(argv[1]), "secrets") else 1
+    if argv[0] == "--container-args":
+        # The operator container's args, with the metrics/health bind address moved to a local test port.
+        dep = one(load(argv[1]), "Deployment")
+        for a in dep["spec"]["template"]["spec"]["containers"][0]["args"]:
+            print(f"--metrics-bind-address={argv[2]}" if a.startswith("--metrics-bind-address=") else a)
+        return 0
     if argv[0] == "--notes-manifests":
         print(notes_manifests(argv[1], argv[2]))
         return 0
