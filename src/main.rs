@@ -91,6 +91,7 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    entramail_operator::tls::install_crypto_provider();
     tracing_subscriber::fmt()
         .json()
         .with_current_span(true)
