@@ -7,8 +7,9 @@ mod support;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use entramail_operator::planner::tag;
-use kube::ResourceExt;
+use entramail_operator::{api::EntraTenant, planner::tag};
+use k8s_openapi::api::events::v1::Event;
+use kube::{Api, ResourceExt, api::ListParams};
 use operator::{Fx, TENANT_ID, basic_spec, condition, data, is_ready};
 use serde_json::json;
 
@@ -19,6 +20,18 @@ const SCOPES: [&str; 5] = [
     "258f6531-6087-4cc4-bb90-092c5fb3ed3f",
     "e1fe6dd8-ba31-4d61-89e7-88639da4683d",
 ];
+
+/// (reason, note) of the events in the fixture's namespace.
+async fn events(fx: &Fx) -> Vec<(String, String)> {
+    Api::<Event>::namespaced(fx.client.clone(), &fx.ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
 
 #[tokio::test]
 async fn provisions_app_secret_and_then_stays_quiet() {
@@ -64,6 +77,28 @@ async fn provisions_app_secret_and_then_stays_quiet() {
         st.current_credential.as_ref().unwrap().key_id,
         app.password_credentials[0].key_id
     );
+
+    // Events tell the story, without secret text; the tenant reports Ready.
+    let events = events(&fx).await;
+    for reason in ["Created", "CredentialCreated", "SecretCreated"] {
+        assert!(
+            events.iter().any(|(r, _)| r == reason),
+            "no {reason} event in {events:?}"
+        );
+    }
+    assert!(events.iter().all(|(_, note)| !note.contains(&text)));
+    let tenant = Api::<EntraTenant>::all(fx.client.clone())
+        .get(&fx.tenant)
+        .await
+        .unwrap();
+    let ready = tenant
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert!(ready.is_true(), "{ready:?}");
 
     // Steady state: a restarted operator re-reconciles everything and writes nothing anywhere.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -251,4 +286,21 @@ async fn admin_consent_grants_the_five_scopes_once() {
             .as_deref(),
         Some("True")
     );
+}
+
+#[tokio::test]
+async fn deleting_after_the_tenant_is_gone_does_not_hang() {
+    let fx = Fx::start("tenant-gone").await;
+    fx.create("mail", basic_spec()).await;
+    let cr = fx.wait_ready("mail").await;
+    let app_id = cr.status.unwrap().app_id.unwrap();
+    Api::<EntraTenant>::all(fx.client.clone())
+        .delete(&fx.tenant, &Default::default())
+        .await
+        .unwrap();
+    fx.delete("mail").await;
+    fx.wait_gone("mail", Duration::from_secs(30)).await;
+    assert!(events(&fx).await.iter().any(|(r, _)| r == "CleanupSkipped"));
+    // Nothing could be cleaned up without the tenant: the app is still there.
+    assert!(fx.h.application_by_app_id(TENANT_ID, &app_id).is_some());
 }

@@ -46,6 +46,7 @@ use crate::{
 pub const CONTROLLER: &str = "nocobasemailintegration";
 
 /// Entry point used by the kube-runtime Controller.
+#[tracing::instrument(skip_all, fields(namespace = cr.namespace().unwrap_or_default(), name = cr.name_any()))]
 pub async fn reconcile(cr: Arc<NocoBaseMailIntegration>, ctx: Arc<Context>) -> Result<Action> {
     ctx.metrics.reconciled(CONTROLLER);
     let ns = cr

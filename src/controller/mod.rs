@@ -13,14 +13,17 @@ pub mod time;
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::{
+    apps::v1::{Deployment, StatefulSet},
+    core::v1::Secret,
+};
 use kube::{
     Api, Client, ResourceExt,
     runtime::{
         Controller,
         controller::Action,
         events::{Recorder, Reporter},
-        reflector::ObjectRef,
+        reflector::{ObjectRef, Store},
         watcher,
     },
 };
@@ -30,7 +33,7 @@ pub use error::Error;
 pub use metrics::Metrics;
 
 use crate::{
-    api::{EntraTenant, NocoBaseMailIntegration},
+    api::{ConsumerKind, EntraTenant, NocoBaseMailIntegration},
     graph::{GraphClient, RetryPolicy},
     planner::backoff::Backoff,
 };
@@ -125,6 +128,31 @@ impl Context {
     }
 }
 
+/// Integrations with a credential waiting for revocation that name this workload as a consumer.
+fn rolling_consumers<K: ResourceExt>(
+    store: &Store<NocoBaseMailIntegration>,
+    kind: ConsumerKind,
+    workload: &K,
+) -> Vec<ObjectRef<NocoBaseMailIntegration>> {
+    let (ns, name) = (workload.namespace(), workload.name_any());
+    store
+        .state()
+        .into_iter()
+        .filter(|i| {
+            i.namespace() == ns
+                && i.status
+                    .as_ref()
+                    .is_some_and(|s| !s.previous_credentials.is_empty())
+                && i.spec
+                    .rotation
+                    .consumers
+                    .iter()
+                    .any(|c| c.kind == kind && c.name == name)
+        })
+        .map(|i| ObjectRef::from_obj(&*i))
+        .collect()
+}
+
 fn tenant_error_policy(_t: Arc<EntraTenant>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failed("entratenant", err.reason());
     tracing::warn!(error = %err, "tenant reconcile failed");
@@ -165,6 +193,22 @@ pub async fn run(client: Client, config: Config) {
                 .map(|i| ObjectRef::from_obj(&*i))
                 .collect::<Vec<_>>()
         });
+    // During an overlap, a consumer finishing its rollout lets the old credential go early; outside an
+    // overlap workload changes are ignored so the steady state stays quiet.
+    let deployments: Api<Deployment> = Api::all(client.clone());
+    let statefulsets: Api<StatefulSet> = Api::all(client.clone());
+    let (s1, s2) = (integration_ctl.store(), integration_ctl.store());
+    let integration_ctl = integration_ctl
+        .watches(
+            deployments,
+            watcher::Config::default(),
+            move |d: Deployment| rolling_consumers(&s1, ConsumerKind::Deployment, &d),
+        )
+        .watches(
+            statefulsets,
+            watcher::Config::default(),
+            move |d: StatefulSet| rolling_consumers(&s2, ConsumerKind::StatefulSet, &d),
+        );
     let integration_fut = integration_ctl
         .shutdown_on_signal()
         .run(

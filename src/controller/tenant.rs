@@ -180,6 +180,7 @@ pub async fn allows(ctx: &Context, tenant: &EntraTenant, namespace: &str) -> Res
 }
 
 /// Tenant reconcile: Ready = a token can be obtained. Status written only when it changes.
+#[tracing::instrument(skip_all, fields(tenant = tenant.name_any()))]
 pub async fn reconcile(tenant: Arc<EntraTenant>, ctx: Arc<Context>) -> Result<Action> {
     ctx.metrics.reconciled("entratenant");
     let result = async {
