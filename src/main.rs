@@ -2,7 +2,7 @@
 //!
 //! Flags (each also settable via env): --metrics-bind-address / METRICS_BIND_ADDRESS (default 0.0.0.0:8080),
 //! --operator-namespace / POD_NAMESPACE (default entramail-system), --extra-ca-file / EXTRA_CA_FILE,
-//! --no-leader-elect / LEADER_ELECT=false.
+//! --watch-namespaces=a,b / WATCH_NAMESPACES (default: all), --no-leader-elect / LEADER_ELECT=false.
 
 use std::{
     net::SocketAddr,
@@ -33,6 +33,7 @@ struct Args {
     operator_namespace: String,
     extra_ca_file: Option<String>,
     leader_elect: bool,
+    watch_namespaces: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, MainError> {
@@ -41,6 +42,7 @@ fn parse_args() -> Result<Args, MainError> {
     let mut ns = env("POD_NAMESPACE").unwrap_or_else(|| "entramail-system".into());
     let mut ca = env("EXTRA_CA_FILE");
     let mut leader = env("LEADER_ELECT").is_none_or(|v| v != "false");
+    let mut watch = env("WATCH_NAMESPACES").unwrap_or_default();
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -57,6 +59,7 @@ fn parse_args() -> Result<Args, MainError> {
             "--metrics-bind-address" => metrics = value()?,
             "--operator-namespace" => ns = value()?,
             "--extra-ca-file" => ca = Some(value()?),
+            "--watch-namespaces" => watch = value()?,
             "--leader-elect" => leader = inline.as_deref() != Some("false"),
             "--no-leader-elect" => leader = false,
             other => return Err(MainError::Flag(other.to_string())),
@@ -69,6 +72,12 @@ fn parse_args() -> Result<Args, MainError> {
         operator_namespace: ns,
         extra_ca_file: ca,
         leader_elect: leader,
+        watch_namespaces: watch
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect(),
     })
 }
 
@@ -131,6 +140,7 @@ async fn run() -> Result<(), MainError> {
 
     let config = Config {
         operator_namespace: args.operator_namespace.clone(),
+        watch_namespaces: args.watch_namespaces.clone(),
         extra_ca_pem,
         metrics,
         ..Config::default()

@@ -63,6 +63,8 @@ pub struct Config {
     /// Only handle EntraTenants and NocoBaseMailIntegrations matching this label selector (tests run several
     /// operators side by side; production: None = all).
     pub label_selector: Option<String>,
+    /// Namespaces whose integrations to manage; empty = all namespaces.
+    pub watch_namespaces: Vec<String>,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             reporter: "entramail-operator".into(),
             metrics: Arc::new(Metrics::default()),
             label_selector: None,
+            watch_namespaces: Vec::new(),
         }
     }
 }
@@ -164,63 +167,91 @@ fn tenant_error_policy(_t: Arc<EntraTenant>, err: &Error, ctx: Arc<Context>) -> 
     )
 }
 
-/// Runs both controllers until shutdown (SIGTERM/SIGINT) or until the returned future is dropped.
-pub async fn run(client: Client, config: Config) {
-    let ctx = Arc::new(Context::new(client.clone(), config));
-    let integrations: Api<NocoBaseMailIntegration> = Api::all(client.clone());
+fn api_in<K>(client: &Client, ns: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The NocoBaseMailIntegration controller for one namespace (or all when `ns` is None).
+async fn run_integrations(ctx: Arc<Context>, selected: watcher::Config, ns: Option<String>) {
+    let client = ctx.client.clone();
+    let ns = ns.as_deref();
     let tenants: Api<EntraTenant> = Api::all(client.clone());
-    let secrets: Api<Secret> = Api::all(client.clone());
-    let selected = match &ctx.config.label_selector {
-        Some(sel) => watcher::Config::default().labels(sel),
-        None => watcher::Config::default(),
-    };
     let owned = watcher::Config::default().labels(&format!(
         "{}={}",
         secret::MANAGED_BY_LABEL,
         secret::MANAGED_BY
     ));
-
-    let integration_ctl = Controller::new(integrations, selected.clone()).owns(secrets, owned);
+    let integration_ctl = Controller::new(
+        api_in::<NocoBaseMailIntegration>(&client, ns),
+        selected.clone(),
+    )
+    .owns(api_in::<Secret>(&client, ns), owned);
     let store = integration_ctl.store();
     // A tenant change (Ready, allowed namespaces, credentials) re-evaluates every integration using it.
-    let integration_ctl =
-        integration_ctl.watches(tenants.clone(), selected.clone(), move |t: EntraTenant| {
-            let name = t.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|i| i.spec.tenant_ref.name == name)
-                .map(|i| ObjectRef::from_obj(&*i))
-                .collect::<Vec<_>>()
-        });
+    let integration_ctl = integration_ctl.watches(tenants, selected, move |t: EntraTenant| {
+        let name = t.name_any();
+        store
+            .state()
+            .into_iter()
+            .filter(|i| i.spec.tenant_ref.name == name)
+            .map(|i| ObjectRef::from_obj(&*i))
+            .collect::<Vec<_>>()
+    });
     // During an overlap, a consumer finishing its rollout lets the old credential go early; outside an
     // overlap workload changes are ignored so the steady state stays quiet.
-    let deployments: Api<Deployment> = Api::all(client.clone());
-    let statefulsets: Api<StatefulSet> = Api::all(client.clone());
     let (s1, s2) = (integration_ctl.store(), integration_ctl.store());
-    let integration_ctl = integration_ctl
+    integration_ctl
         .watches(
-            deployments,
+            api_in::<Deployment>(&client, ns),
             watcher::Config::default(),
             move |d: Deployment| rolling_consumers(&s1, ConsumerKind::Deployment, &d),
         )
         .watches(
-            statefulsets,
+            api_in::<StatefulSet>(&client, ns),
             watcher::Config::default(),
             move |d: StatefulSet| rolling_consumers(&s2, ConsumerKind::StatefulSet, &d),
-        );
-    let integration_fut = integration_ctl
-        .shutdown_on_signal()
-        .run(
-            integration::reconcile,
-            integration::error_policy,
-            ctx.clone(),
         )
+        .shutdown_on_signal()
+        .run(integration::reconcile, integration::error_policy, ctx)
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "integration controller event");
             }
-        });
+        })
+        .await;
+}
+
+/// Runs both controllers until shutdown (SIGTERM/SIGINT) or until the returned future is dropped.
+pub async fn run(client: Client, config: Config) {
+    let ctx = Arc::new(Context::new(client.clone(), config));
+    let tenants: Api<EntraTenant> = Api::all(client.clone());
+    let selected = match &ctx.config.label_selector {
+        Some(sel) => watcher::Config::default().labels(sel),
+        None => watcher::Config::default(),
+    };
+    // One integration controller per watched namespace (namespaced RBAC), or one cluster-wide.
+    let namespaces: Vec<Option<String>> = if ctx.config.watch_namespaces.is_empty() {
+        vec![None]
+    } else {
+        ctx.config
+            .watch_namespaces
+            .iter()
+            .cloned()
+            .map(Some)
+            .collect()
+    };
+    let integration_fut = futures::future::join_all(
+        namespaces
+            .into_iter()
+            .map(|ns| run_integrations(ctx.clone(), selected.clone(), ns)),
+    );
 
     let tenant_ctl = Controller::new(tenants, selected);
     let tenant_store = tenant_ctl.store();
