@@ -1,10 +1,17 @@
-//! Prometheus metrics (kept minimal): reconciles, errors by reason, Graph requests by endpoint and status.
+//! Prometheus metrics: reconciles, errors by reason and reconcile durations per controller; Graph requests by
+//! endpoint and status plus throttling; per-integration gauges (credential expiry, renewal time, Ready) that the
+//! chart's PrometheusRule alerts on.
 
 use std::{sync::Arc, time::Duration};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
-    metrics::{counter::Counter, family::Family},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
     registry::Registry,
 };
 
@@ -28,11 +35,40 @@ pub struct GraphLabels {
     pub status: String,
 }
 
+/// One NocoBaseMailIntegration.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IntegrationLabels {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// What the per-integration gauges show after a reconcile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IntegrationState {
+    pub ready: bool,
+    /// Unix seconds of the current credential's endDateTime.
+    pub not_after: Option<i64>,
+    /// Unix seconds of the planned renewal.
+    pub renewal_time: Option<i64>,
+}
+
+type HistogramFamily = Family<ControllerLabels, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    // 10ms .. ~40s: a steady-state reconcile is a few reads, a rotation a handful of Graph writes with retries.
+    Histogram::new(exponential_buckets(0.01, 2.0, 13))
+}
+
 pub struct Metrics {
     registry: Registry,
     pub reconciles: Family<ControllerLabels, Counter>,
     pub errors: Family<ErrorLabels, Counter>,
+    pub reconcile_duration: HistogramFamily,
     pub graph_requests: Family<GraphLabels, Counter>,
+    pub graph_throttled: Counter,
+    pub credential_not_after: Family<IntegrationLabels, Gauge>,
+    pub credential_renewal_time: Family<IntegrationLabels, Gauge>,
+    pub integration_ready: Family<IntegrationLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -40,7 +76,12 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("entramail");
         let reconciles = Family::<ControllerLabels, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
+        let reconcile_duration = HistogramFamily::new_with_constructor(duration_histogram);
         let graph_requests = Family::<GraphLabels, Counter>::default();
+        let graph_throttled = Counter::default();
+        let credential_not_after = Family::<IntegrationLabels, Gauge>::default();
+        let credential_renewal_time = Family::<IntegrationLabels, Gauge>::default();
+        let integration_ready = Family::<IntegrationLabels, Gauge>::default();
         registry.register("reconciles", "Reconciliations run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -48,15 +89,45 @@ impl Default for Metrics {
             errors.clone(),
         );
         registry.register(
+            "reconcile_duration_seconds",
+            "Wall time of one reconciliation",
+            reconcile_duration.clone(),
+        );
+        registry.register(
             "graph_requests",
             "Microsoft Graph HTTP attempts by endpoint template and status",
             graph_requests.clone(),
+        );
+        registry.register(
+            "graph_throttled",
+            "Microsoft Graph responses with status 429 (throttled)",
+            graph_throttled.clone(),
+        );
+        registry.register(
+            "credential_not_after_seconds",
+            "Expiry (unix seconds) of the client secret the integration's Secret holds",
+            credential_not_after.clone(),
+        );
+        registry.register(
+            "credential_renewal_time_seconds",
+            "When (unix seconds) the operator will rotate the integration's client secret",
+            credential_renewal_time.clone(),
+        );
+        registry.register(
+            "integration_ready",
+            "1 when the integration's Ready condition is True, else 0",
+            integration_ready.clone(),
         );
         Self {
             registry,
             reconciles,
             errors,
+            reconcile_duration,
             graph_requests,
+            graph_throttled,
+            credential_not_after,
+            credential_renewal_time,
+            integration_ready,
         }
     }
 }
@@ -79,6 +150,39 @@ impl Metrics {
             .inc();
     }
 
+    /// Records how long one reconcile took (successful or not).
+    pub fn observe_reconcile(&self, controller: &str, elapsed: Duration) {
+        self.reconcile_duration
+            .get_or_create(&ControllerLabels {
+                controller: controller.into(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Sets the per-integration gauges; a value that is unknown (no credential yet) has no series.
+    pub fn record_integration(&self, namespace: &str, name: &str, state: IntegrationState) {
+        let labels = IntegrationLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        self.integration_ready
+            .get_or_create(&labels)
+            .set(i64::from(state.ready));
+        set_or_remove(&self.credential_not_after, &labels, state.not_after);
+        set_or_remove(&self.credential_renewal_time, &labels, state.renewal_time);
+    }
+
+    /// Drops every per-integration series (the CR is being deleted).
+    pub fn forget_integration(&self, namespace: &str, name: &str) {
+        let labels = IntegrationLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        self.integration_ready.remove(&labels);
+        self.credential_not_after.remove(&labels);
+        self.credential_renewal_time.remove(&labels);
+    }
+
     /// Text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -86,6 +190,21 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+fn set_or_remove(
+    family: &Family<IntegrationLabels, Gauge>,
+    labels: &IntegrationLabels,
+    v: Option<i64>,
+) {
+    match v {
+        Some(v) => {
+            family.get_or_create(labels).set(v);
+        }
+        None => {
+            family.remove(labels);
+        }
     }
 }
 
@@ -100,6 +219,9 @@ impl GraphMetrics for GraphRequestMetrics {
         status: Option<u16>,
         _duration: Duration,
     ) {
+        if status == Some(429) {
+            self.0.graph_throttled.inc();
+        }
         self.0
             .graph_requests
             .get_or_create(&GraphLabels {
@@ -108,5 +230,108 @@ impl GraphMetrics for GraphRequestMetrics {
                 status: status.map_or_else(|| "error".into(), |s| s.to_string()),
             })
             .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines of the exposition that are samples (not comments).
+    fn samples(m: &Metrics) -> Vec<String> {
+        m.encode()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn has(m: &Metrics, prefix: &str) -> bool {
+        samples(m).iter().any(|l| l.starts_with(prefix))
+    }
+
+    #[test]
+    fn exposes_the_names_the_prometheus_rule_uses() {
+        let m = Metrics::default();
+        m.reconciled("nocobasemailintegration");
+        m.failed("nocobasemailintegration", "TenantNotFound");
+        m.observe_reconcile("nocobasemailintegration", Duration::from_millis(30));
+        m.record_integration(
+            "mail",
+            "nb",
+            IntegrationState {
+                ready: true,
+                not_after: Some(1_900_000_000),
+                renewal_time: Some(1_800_000_000),
+            },
+        );
+        let g = GraphRequestMetrics(Arc::new(Metrics::default()));
+        g.on_request("/applications", "GET", Some(429), Duration::ZERO);
+
+        assert!(has(
+            &m,
+            r#"entramail_reconciles_total{controller="nocobasemailintegration"} 1"#
+        ));
+        assert!(has(
+            &m,
+            r#"entramail_reconcile_errors_total{controller="nocobasemailintegration",reason="TenantNotFound"} 1"#
+        ));
+        assert!(has(
+            &m,
+            r#"entramail_reconcile_duration_seconds_count{controller="nocobasemailintegration"} 1"#
+        ));
+        assert!(has(
+            &m,
+            r#"entramail_reconcile_duration_seconds_bucket{le="0.04",controller="nocobasemailintegration"} 1"#
+        ));
+        assert!(has(
+            &m,
+            r#"entramail_credential_not_after_seconds{namespace="mail",name="nb"} 1900000000"#
+        ));
+        assert!(has(
+            &m,
+            r#"entramail_credential_renewal_time_seconds{namespace="mail",name="nb"} 1800000000"#
+        ));
+        assert!(has(
+            &m,
+            r#"entramail_integration_ready{namespace="mail",name="nb"} 1"#
+        ));
+        // An unused counter still shows 0, so increase() alerts have a series from the start.
+        assert!(has(&m, "entramail_graph_throttled_total 0"));
+        assert!(has(&g.0, "entramail_graph_throttled_total 1"));
+        assert!(has(
+            &g.0,
+            r#"entramail_graph_requests_total{endpoint="/applications",method="GET",status="429"} 1"#
+        ));
+    }
+
+    #[test]
+    fn not_ready_and_unknown_expiry_then_forgotten() {
+        let m = Metrics::default();
+        m.record_integration(
+            "mail",
+            "nb",
+            IntegrationState {
+                ready: true,
+                not_after: Some(5),
+                renewal_time: Some(4),
+            },
+        );
+        m.record_integration("mail", "nb", IntegrationState::default());
+        assert!(has(
+            &m,
+            r#"entramail_integration_ready{namespace="mail",name="nb"} 0"#
+        ));
+        assert!(!has(&m, "entramail_credential_not_after_seconds{"));
+        assert!(!has(&m, "entramail_credential_renewal_time_seconds{"));
+
+        m.record_integration("mail", "other", IntegrationState::default());
+        m.forget_integration("mail", "nb");
+        let s = samples(&m);
+        assert!(!s.iter().any(|l| l.contains(r#"name="nb""#)), "{s:?}");
+        assert!(has(
+            &m,
+            r#"entramail_integration_ready{namespace="mail",name="other"} 0"#
+        ));
     }
 }
