@@ -2,7 +2,8 @@
 //!
 //! Flags (each also settable via env): --metrics-bind-address / METRICS_BIND_ADDRESS (default 0.0.0.0:8080),
 //! --operator-namespace / POD_NAMESPACE (default entramail-system), --extra-ca-file / EXTRA_CA_FILE,
-//! --watch-namespaces=a,b / WATCH_NAMESPACES (default: all), --no-leader-elect / LEADER_ELECT=false.
+//! --watch-namespaces=a,b / WATCH_NAMESPACES (default: all), --no-leader-elect / LEADER_ELECT=false,
+//! --label-selector / LABEL_SELECTOR (only handle EntraTenants and integrations with these labels; default: all).
 
 use std::{
     net::SocketAddr,
@@ -34,6 +35,7 @@ struct Args {
     extra_ca_file: Option<String>,
     leader_elect: bool,
     watch_namespaces: Vec<String>,
+    label_selector: Option<String>,
 }
 
 fn parse_args() -> Result<Args, MainError> {
@@ -43,6 +45,7 @@ fn parse_args() -> Result<Args, MainError> {
     let mut ca = env("EXTRA_CA_FILE");
     let mut leader = env("LEADER_ELECT").is_none_or(|v| v != "false");
     let mut watch = env("WATCH_NAMESPACES").unwrap_or_default();
+    let mut selector = env("LABEL_SELECTOR");
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -60,6 +63,7 @@ fn parse_args() -> Result<Args, MainError> {
             "--operator-namespace" => ns = value()?,
             "--extra-ca-file" => ca = Some(value()?),
             "--watch-namespaces" => watch = value()?,
+            "--label-selector" => selector = Some(value()?).filter(|v| !v.is_empty()),
             "--leader-elect" => leader = inline.as_deref() != Some("false"),
             "--no-leader-elect" => leader = false,
             other => return Err(MainError::Flag(other.to_string())),
@@ -78,6 +82,7 @@ fn parse_args() -> Result<Args, MainError> {
             .filter(|n| !n.is_empty())
             .map(str::to_string)
             .collect(),
+        label_selector: selector,
     })
 }
 
@@ -143,6 +148,7 @@ async fn run() -> Result<(), MainError> {
         watch_namespaces: args.watch_namespaces.clone(),
         extra_ca_pem,
         metrics,
+        label_selector: args.label_selector.clone(),
         ..Config::default()
     };
 
