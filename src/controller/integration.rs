@@ -1,7 +1,11 @@
 //! NocoBaseMailIntegration reconcile: tenant → application → service principal → consent → rotation plan →
 //! Secret → consumers → revocations → status. Writes happen only when something differs.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock, Mutex},
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Secret;
@@ -18,6 +22,7 @@ use kube::{
 use super::{
     Context, consumers,
     error::{Error, Result},
+    metrics::IntegrationState,
     secret, tenant, time,
 };
 use crate::{
@@ -48,10 +53,17 @@ pub const CONTROLLER: &str = "nocobasemailintegration";
 /// Entry point used by the kube-runtime Controller.
 #[tracing::instrument(skip_all, fields(namespace = cr.namespace().unwrap_or_default(), name = cr.name_any()))]
 pub async fn reconcile(cr: Arc<NocoBaseMailIntegration>, ctx: Arc<Context>) -> Result<Action> {
+    if let Some(wait) = take_echo(&cr) {
+        return Ok(Action::requeue(wait.max(ctx.config.min_requeue)));
+    }
     ctx.metrics.reconciled(CONTROLLER);
+    let started = Instant::now();
     let ns = cr
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
+    if cr.meta().deletion_timestamp.is_some() {
+        ctx.metrics.forget_integration(&ns, &cr.name_any());
+    }
     let api: Api<NocoBaseMailIntegration> = Api::namespaced(ctx.client.clone(), &ns);
     let res = finalizer(&api, FINALIZER, cr, |ev| async {
         match ev {
@@ -60,6 +72,7 @@ pub async fn reconcile(cr: Arc<NocoBaseMailIntegration>, ctx: Arc<Context>) -> R
         }
     })
     .await;
+    ctx.metrics.observe_reconcile(CONTROLLER, started.elapsed());
     match res {
         Ok(a) => Ok(a),
         Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
@@ -67,12 +80,53 @@ pub async fn reconcile(cr: Arc<NocoBaseMailIntegration>, ctx: Arc<Context>) -> R
     }
 }
 
+/// The status written by a failed attempt (failedAttempts changes every time) comes back as a watch event, which
+/// kube-runtime runs at once (the earliest schedule wins): without this every failure would trigger the next
+/// one, past the backoff. So the reconcile of exactly the resourceVersion we wrote is skipped once and waits for
+/// the retry that error_policy scheduled. Any other change (spec, annotations, tenant) still runs at once.
+struct Echo {
+    resource_version: String,
+    retry_at: Option<Instant>,
+}
+
+/// By object UID. Process-wide: UIDs are unique, and a stale entry can only delay one attempt to its retry time.
+static ECHOES: LazyLock<Mutex<HashMap<String, Echo>>> = LazyLock::new(Mutex::default);
+
+fn echoes() -> std::sync::MutexGuard<'static, HashMap<String, Echo>> {
+    ECHOES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How long to wait when `cr` is the echo of our own failure status write (consumed on first sight).
+fn take_echo(cr: &NocoBaseMailIntegration) -> Option<Duration> {
+    let uid = cr.uid()?;
+    let mut e = echoes();
+    let is_echo = e
+        .get(&uid)
+        .is_some_and(|x| cr.resource_version().as_deref() == Some(x.resource_version.as_str()));
+    if !is_echo {
+        return None;
+    }
+    let retry_at = e.remove(&uid)?.retry_at?;
+    Some(retry_at.saturating_duration_since(Instant::now()))
+}
+
 /// Error policy: exponential backoff per object, Retry-After wins.
 pub fn error_policy(cr: Arc<NocoBaseMailIntegration>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failed(CONTROLLER, err.reason());
     let n = ctx.bump_failures(&cr.uid().unwrap_or_default());
     let delay = ctx.config.backoff.delay(n, err.retry_after());
-    tracing::warn!(error = %err, reason = err.reason(), attempt = n, delay_ms = delay.as_millis() as u64, "reconcile failed");
+    if let Some(e) = echoes().get_mut(&cr.uid().unwrap_or_default()) {
+        e.retry_at = Some(Instant::now() + delay);
+    }
+    tracing::warn!(
+        namespace = cr.namespace().unwrap_or_default(),
+        name = cr.name_any(),
+        error = %err,
+        reason = err.reason(),
+        attempt = n,
+        delay_ms = delay.as_millis() as u64,
+        "reconcile failed"
+    );
     Action::requeue(delay.max(ctx.config.min_requeue))
 }
 
@@ -153,8 +207,14 @@ async fn apply(cr: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Action
                 "application provisioned and credential in the Secret",
             );
             ctx.reset_failures(&cr.uid().unwrap_or_default());
+            echoes().remove(&cr.uid().unwrap_or_default());
+            run.status.failed_attempts = match old.failed_attempts {
+                None | Some(0) => old.failed_attempts,
+                Some(_) => Some(0),
+            };
         }
         Err(e) => {
+            run.status.failed_attempts = Some(old.failed_attempts.unwrap_or(0).saturating_add(1));
             let phase = run.phase;
             let message = match e {
                 // Say what to change: the tenant's policy caps the lifetime the spec asks for.
@@ -169,15 +229,29 @@ async fn apply(cr: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Action
         }
     }
     run.status.observed_generation = cr.meta().generation;
-    let changed = run.status != old;
-    if changed {
-        write_status(ctx, &cr, &old, &run.status).await?;
+    record_gauges(ctx, &cr, &run.status, result.is_ok());
+    // Only the attempt counter moved: the same failure again.
+    let same_failure = NocoBaseMailIntegrationStatus {
+        failed_attempts: old.failed_attempts,
+        ..run.status.clone()
+    } == old;
+    if run.status != old {
+        let rv = write_status(ctx, &cr, &old, &run.status).await?;
+        if let (Err(_), Some(uid), Some(rv)) = (&result, cr.uid(), rv) {
+            echoes().insert(
+                uid,
+                Echo {
+                    resource_version: rv,
+                    retry_at: None,
+                },
+            );
+        }
     }
     match result {
         Ok(next) => Ok(requeue_at(ctx, next)),
         Err(e) => {
             // One Warning event per distinct failure, not one per retry.
-            if changed {
+            if !same_failure {
                 publish(ctx, &cr, EventType::Warning, e.reason(), e.to_string()).await;
             }
             Err(e)
@@ -197,13 +271,35 @@ fn requeue_at(ctx: &Context, next: Option<DateTime<Utc>>) -> Action {
     }
 }
 
+/// Sets the per-integration gauges from the status just computed.
+fn record_gauges(
+    ctx: &Context,
+    cr: &NocoBaseMailIntegration,
+    st: &NocoBaseMailIntegrationStatus,
+    ready: bool,
+) {
+    ctx.metrics.record_integration(
+        &cr.namespace().unwrap_or_default(),
+        &cr.name_any(),
+        IntegrationState {
+            ready,
+            not_after: st
+                .current_credential
+                .as_ref()
+                .map(|c| c.not_after.0.as_second()),
+            renewal_time: st.renewal_time.as_ref().map(|t| t.0.as_second()),
+        },
+    );
+}
+
 /// Merge-patch the status; fields we dropped are nulled explicitly (merge patch keeps absent fields).
+/// Returns the resourceVersion written.
 async fn write_status(
     ctx: &Context,
     cr: &NocoBaseMailIntegration,
     old: &NocoBaseMailIntegrationStatus,
     new: &NocoBaseMailIntegrationStatus,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let mut body = serde_json::to_value(new).map_err(|e| Error::InvalidSpec(e.to_string()))?;
     if let (Some(obj), Ok(serde_json::Value::Object(old))) =
         (body.as_object_mut(), serde_json::to_value(old))
@@ -215,14 +311,14 @@ async fn write_status(
     let ns = cr
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
-    Api::<NocoBaseMailIntegration>::namespaced(ctx.client.clone(), &ns)
+    let written = Api::<NocoBaseMailIntegration>::namespaced(ctx.client.clone(), &ns)
         .patch_status(
             &cr.name_any(),
             &PatchParams::default(),
             &Patch::Merge(serde_json::json!({ "status": body })),
         )
         .await?;
-    Ok(())
+    Ok(written.resource_version())
 }
 
 async fn resolve_tenant(run: &mut Run<'_>) -> Result<(EntraTenant, GraphClient)> {

@@ -116,6 +116,11 @@ impl Fx {
         fx
     }
 
+    /// The operator's metrics registry (scrape it with `controller::http::router`).
+    pub fn metrics(&self) -> std::sync::Arc<controller::Metrics> {
+        self.config.metrics.clone()
+    }
+
     pub fn start_operator(&mut self) {
         let fut = controller::run(self.client.clone(), self.config.clone());
         self.operator = Some(tokio::spawn(fut));
