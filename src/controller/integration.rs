@@ -188,7 +188,26 @@ impl Run<'_> {
     }
 }
 
-async fn apply(cr: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Action> {
+/// The object as the apiserver has it now. The reflector store can lag far behind (after an apiserver restart its
+/// watches answered 410 Gone for over a minute): planning on a stale status re-minted a credential on every
+/// requeue. None: deleted (or replaced by a new object with the same name, which gets its own reconcile).
+async fn fresh(
+    ctx: &Context,
+    cached: &NocoBaseMailIntegration,
+) -> Result<Option<NocoBaseMailIntegration>> {
+    let ns = cached
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let live = Api::<NocoBaseMailIntegration>::namespaced(ctx.client.clone(), &ns)
+        .get_opt(&cached.name_any())
+        .await?;
+    Ok(live.filter(|l| l.uid() == cached.uid()))
+}
+
+async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Action> {
+    let Some(cr) = fresh(ctx, &cached).await? else {
+        return Ok(Action::await_change());
+    };
     let old = cr.status.clone().unwrap_or_default();
     let mut run = Run {
         cr: &cr,
