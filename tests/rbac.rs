@@ -206,7 +206,7 @@ struct OperatorProcess {
 }
 
 impl OperatorProcess {
-    fn spawn(kubeconfig: &Path, opns: &str, watch: Option<&str>) -> Self {
+    fn spawn(kubeconfig: &Path, opns: &str, watch: Option<&str>, pod: &str) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_entramail-operator"));
         cmd.args([
             "--metrics-bind-address",
@@ -222,7 +222,7 @@ impl OperatorProcess {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "debug,kube=info")
-            .env("POD_NAME", format!("pod-{opns}"))
+            .env("POD_NAME", pod)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -540,7 +540,7 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
     create_deployment(&admin, &appns, "nocobase").await;
     let other_dep = create_deployment(&admin, &otherns, "nocobase").await;
 
-    let mut op = OperatorProcess::spawn(&kubeconfig, &opns, watch);
+    let mut op = OperatorProcess::spawn(&kubeconfig, &opns, watch, &format!("pod-{opns}"));
     op.wait_log("acquired leadership", Duration::from_secs(30))
         .await;
     let lease = Api::<Lease>::namespaced(admin.clone(), &opns)
@@ -551,6 +551,17 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
         lease.spec.and_then(|s| s.holder_identity).as_deref(),
         Some(format!("pod-{opns}").as_str())
     );
+    // With watchNamespaces, a second replica waits as a standby (leader election under the same ServiceAccount).
+    let standby = if watch_namespaces {
+        let mut standby =
+            OperatorProcess::spawn(&kubeconfig, &opns, watch, &format!("standby-{opns}"));
+        standby
+            .wait_log("waiting for leadership", Duration::from_secs(30))
+            .await;
+        Some(standby)
+    } else {
+        None
+    };
 
     let crs: Api<NocoBaseMailIntegration> = Api::namespaced(admin.clone(), &appns);
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), &appns);
@@ -710,9 +721,33 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
+    if let Some(standby) = &standby {
+        assert!(
+            !standby.logs().contains("acquired leadership"),
+            "two leaders at once"
+        );
+    }
     let status = op.terminate().await;
-    let logs = op.logs();
+    let mut logs = op.logs();
     assert!(status.success(), "operator exit {status}:\n{logs}");
+    if let Some(mut standby) = standby {
+        // The leader released its Lease on SIGTERM: the standby takes over under the same rights.
+        standby
+            .wait_log("acquired leadership", Duration::from_secs(60))
+            .await;
+        let lease = Api::<Lease>::namespaced(admin.clone(), &opns)
+            .get("entramail-operator")
+            .await
+            .unwrap();
+        assert_eq!(
+            lease.spec.and_then(|s| s.holder_identity).as_deref(),
+            Some(format!("standby-{opns}").as_str())
+        );
+        let status = standby.terminate().await;
+        let standby_logs = standby.logs();
+        assert!(status.success(), "standby exit {status}:\n{standby_logs}");
+        logs.push_str(&standby_logs);
+    }
 
     // Under exactly the chart's RBAC, nothing was forbidden.
     assert!(
