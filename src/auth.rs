@@ -9,9 +9,9 @@ use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{ClientOptions, Transport};
 use azure_identity::{
-    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
-    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use std::future::Future;
@@ -23,6 +23,8 @@ use tokio::sync::Mutex;
 use url::Url;
 
 pub use crate::graph::SecretText;
+
+mod certificate;
 
 /// Renew a cached token when it has less than this left (Graph rejects tokens at expiry; leave room for
 /// clock skew and a slow request).
@@ -144,7 +146,8 @@ pub enum AuthMethod {
         client_id: String,
         token_file: PathBuf,
     },
-    /// Not supported yet: azure_identity's certificate credential needs its `openssl` feature.
+    /// App credential certificate: PEM with the RSA private key (PKCS#8 or PKCS#1, unencrypted) and its
+    /// certificate. PKCS#12 is rejected; `password` is unused for PEM.
     ClientCertificate {
         client_id: String,
         certificate_pem_or_pkcs12: SecretText,
@@ -252,12 +255,27 @@ fn build_credential(
             ManagedIdentityCredential::new(Some(options))
                 .map_err(|e| AuthError::Config(e.to_string()))?
         }
-        AuthMethod::ClientCertificate { .. } => {
-            return Err(AuthError::Unsupported(
-                "client certificate authentication (azure_identity is built without its openssl feature); \
-                 use a client secret, workload identity or managed identity"
-                    .into(),
-            ));
+        AuthMethod::ClientCertificate {
+            client_id,
+            certificate_pem_or_pkcs12,
+            password: _,
+        } => {
+            let assertion = certificate::CertificateAssertion::from_pem(
+                certificate_pem_or_pkcs12.expose(),
+                client_id,
+                tenant_id,
+                &cloud.authority_host(),
+            )?;
+            let options = ClientAssertionCredentialOptions {
+                client_options: client_options()?,
+            };
+            ClientAssertionCredential::new(
+                tenant_id.to_owned(),
+                client_id.clone(),
+                assertion,
+                Some(options),
+            )
+            .map_err(|e| AuthError::Config(e.to_string()))?
         }
     };
     Ok(inner)
@@ -384,16 +402,24 @@ mod tests {
     }
 
     #[test]
-    fn certificate_auth_is_reported_unsupported() {
-        let method = AuthMethod::ClientCertificate {
-            client_id: "c".into(),
-            certificate_pem_or_pkcs12: SecretText::new("-----BEGIN CERTIFICATE-----"),
-            password: None,
+    fn certificate_auth_rejects_pkcs12_and_keyless_pem() {
+        let build = |material: &str| {
+            let method = AuthMethod::ClientCertificate {
+                client_id: "c".into(),
+                certificate_pem_or_pkcs12: SecretText::new(material),
+                password: None,
+            };
+            credential("tenant", &Cloud::AzurePublic, &method, None)
+                .err()
+                .map(|e| e.to_string())
         };
-        let err = credential("tenant", &Cloud::AzurePublic, &method, None)
-            .err()
-            .map(|e| e.to_string());
-        assert!(matches!(err, Some(m) if m.contains("not supported")));
+        // PKCS#12 is binary (here: its DER SEQUENCE start); the error names PEM as the supported format.
+        assert!(
+            matches!(build("0\u{82}\u{a}"), Some(m) if m.contains("PKCS#12") && m.contains("PEM"))
+        );
+        assert!(
+            matches!(build("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), Some(m) if m.contains("PRIVATE KEY"))
+        );
     }
 
     #[test]

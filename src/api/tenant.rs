@@ -243,7 +243,9 @@ pub struct ClientCertificateAuth {
     #[schemars(length(max = 36))]
     #[x_kube(validation = guid_rule("clientId"))]
     pub client_id: String,
-    /// Secret in the operator's namespace, and the key holding the certificate and its private key.
+    /// Secret in the operator's namespace, and the key holding the certificate and its private key as PEM:
+    /// an unencrypted PRIVATE KEY (PKCS#8) or RSA PRIVATE KEY (PKCS#1) block plus the CERTIFICATE
+    /// (chain certificates may follow; the one matching the key is used). PKCS#12 is not supported.
     pub secret_ref: OperatorSecretKeyRef,
 }
 

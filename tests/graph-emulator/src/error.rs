@@ -14,6 +14,8 @@ pub enum EmulatorError {
     Certificate(#[from] rcgen::Error),
     #[error("cannot configure TLS: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("invalid client certificate: {0}")]
+    ClientCertificate(String),
 }
 
 /// Per-request identifiers Graph returns in headers and in error bodies.

@@ -41,6 +41,26 @@ impl EmulatorHandle {
         reg.federated_subjects.push(subject.to_string());
     }
 
+    /// Lets `client_id` obtain tokens with client assertions signed by the key of the certificate in `cert_pem`
+    /// (first CERTIFICATE block), verified for real: thumbprint, RS256 signature, audience, issuer/subject,
+    /// expiry. Adds the tenant.
+    pub fn register_certificate_client(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        cert_pem: &str,
+    ) -> Result<(), crate::EmulatorError> {
+        let certificate = crate::client_cert::RegisteredCertificate::from_pem(cert_pem)?;
+        let mut inner = self.shared.lock();
+        let reg = inner
+            .ensure_tenant(tenant_id)
+            .clients
+            .entry(client_id.to_string())
+            .or_default();
+        reg.certificates.push(certificate);
+        Ok(())
+    }
+
     /// Objects created from now on stay invisible to other calls for `d` (emulator clock).
     pub fn set_replication_lag(&self, d: Duration) {
         self.shared.lock().faults.replication_lag = d;

@@ -6,6 +6,7 @@
 //! credential lifetime policy, latency) and the clock are switched at runtime through [`EmulatorHandle`].
 
 mod admin;
+mod client_cert;
 mod error;
 mod faults;
 mod graph;
@@ -17,6 +18,7 @@ mod state;
 mod tls;
 mod token;
 
+pub use client_cert::self_signed_rsa_certificate;
 pub use error::EmulatorError;
 pub use handle::EmulatorHandle;
 pub use model::{

@@ -24,6 +24,7 @@ impl<T> Stored<T> {
 pub(crate) struct ClientRegistration {
     pub secrets: Vec<String>,
     pub federated_subjects: Vec<String>,
+    pub certificates: Vec<crate::client_cert::RegisteredCertificate>,
 }
 
 /// No `Debug`: holds secret text.

@@ -1,11 +1,12 @@
 //! Entra ID's v2.0 token endpoint, client-credentials grant only.
 
+use crate::client_cert;
 use crate::error::{AadError, RequestIds};
 use crate::jwt;
 use crate::state::{Inner, IssuedToken, Shared};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -18,9 +19,18 @@ const TOKEN_LIFETIME_SECS: i64 = 3599;
 pub(crate) async fn handle(
     State(shared): State<Shared>,
     Path(tenant_id): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // The audience a certificate assertion must carry: this endpoint as the client addressed it (HTTP/1.1 Host,
+    // HTTP/2 :authority in the URI).
+    let authority = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(ToString::to_string));
+    let audience = authority.map(|a| format!("https://{a}/{tenant_id}/oauth2/v2.0/token"));
     let ids = RequestIds::from_headers(&headers);
     let latency = shared.lock().faults.latency;
     if !latency.is_zero() {
@@ -33,7 +43,7 @@ pub(crate) async fn handle(
             .collect();
     let mut inner = shared.lock();
     let now = inner.now();
-    let response = match issue(&mut inner, &tenant_id, &form, now) {
+    let response = match issue(&mut inner, &tenant_id, &form, audience.as_deref(), now) {
         Ok(token) => {
             let mut response = (
                 StatusCode::OK,
@@ -76,6 +86,7 @@ fn issue(
     inner: &mut Inner,
     tenant_id: &str,
     form: &HashMap<String, String>,
+    audience: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<String, AadError> {
     let param = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
@@ -177,8 +188,15 @@ fn issue(
             ));
         }
         let subject = claims.sub.unwrap_or_default();
-        let federated = registration.is_some_and(|r| r.federated_subjects.contains(&subject));
-        if !federated {
+        if client_cert::names_certificate(assertion) {
+            let certificates = registration.map(|r| r.certificates.as_slice());
+            client_cert::verify(
+                assertion,
+                certificates.unwrap_or_default(),
+                client_id,
+                audience,
+            )?;
+        } else if !registration.is_some_and(|r| r.federated_subjects.contains(&subject)) {
             return Err(AadError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_client",

@@ -1,0 +1,233 @@
+//! Client-certificate authentication against the emulator, which verifies the assertions for real
+//! (thumbprint, RS256 signature, audience, issuer/subject, expiry).
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::RSA_PKCS1_SHA256;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::Utc;
+use entramail_operator::auth::{self, AuthError, AuthMethod, Cloud, SecretText};
+use entramail_operator::graph::{GraphClient, GraphConfig};
+use graph_emulator::{Emulator, self_signed_rsa_certificate};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use url::Url;
+
+const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+const CLIENT: &str = "cert-client-id";
+
+/// An RSA key with its self-signed certificate.
+struct TestCert {
+    key: KeyPair,
+    key_pem: String,
+    cert_pem: String,
+}
+
+fn test_cert(cn: &str) -> TestCert {
+    let key = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let pkcs8 = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&key).unwrap();
+    let cert_pem = self_signed_rsa_certificate(pkcs8.as_ref(), cn).unwrap();
+    let key_pem = pem_block("PRIVATE KEY", pkcs8.as_ref());
+    TestCert {
+        key,
+        key_pem,
+        cert_pem,
+    }
+}
+
+fn pem_block(label: &str, der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+fn cloud(emu: &Emulator) -> Cloud {
+    let base = Url::parse(&emu.base_url()).unwrap();
+    Cloud::Custom {
+        authority_host: base.clone(),
+        graph_endpoint: base,
+    }
+}
+
+fn certificate_method(pem: String) -> AuthMethod {
+    AuthMethod::ClientCertificate {
+        client_id: CLIENT.into(),
+        certificate_pem_or_pkcs12: SecretText::new(pem),
+        password: None,
+    }
+}
+
+#[tokio::test]
+async fn certificate_credential_gets_a_token_graph_accepts() {
+    let emu = Emulator::start().await.unwrap();
+    let registered = test_cert("entramail operator");
+    let unrelated = test_cert("some CA");
+    emu.handle()
+        .register_certificate_client(TENANT, CLIENT, &registered.cert_pem)
+        .unwrap();
+
+    // Key first and an unrelated certificate ahead of ours: the certificate matching the key is picked.
+    let pem = format!(
+        "{}{}{}",
+        registered.key_pem, unrelated.cert_pem, registered.cert_pem
+    );
+    let method = certificate_method(pem);
+    assert!(!format!("{method:?}").contains(&registered.key_pem[40..80]));
+    let ca = emu.ca_pem();
+    let credential = auth::credential(TENANT, &cloud(&emu), &method, Some(&ca)).unwrap();
+    let token = credential.token().await.unwrap();
+    assert!(!token.token.is_empty());
+    assert!(token.expires_on > Utc::now());
+
+    let mut cfg = GraphConfig::new(Url::parse(&emu.graph_url()).unwrap(), credential);
+    cfg.extra_ca_pem = Some(ca);
+    let graph = GraphClient::new(cfg).unwrap();
+    assert!(
+        graph
+            .get_application_by_unique_name("x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn certificate_of_another_key_is_refused() {
+    let emu = Emulator::start().await.unwrap();
+    let registered = test_cert("registered");
+    let other = test_cert("other");
+    emu.handle()
+        .register_certificate_client(TENANT, CLIENT, &registered.cert_pem)
+        .unwrap();
+    let method = certificate_method(format!("{}{}", other.cert_pem, other.key_pem));
+    let credential = auth::credential(TENANT, &cloud(&emu), &method, Some(&emu.ca_pem())).unwrap();
+    let err = credential.token().await.unwrap_err();
+    assert!(matches!(err, AuthError::Token(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("AADSTS700027"), "{message}");
+    assert!(message.contains("not registered"), "{message}");
+}
+
+#[tokio::test]
+async fn pem_whose_key_matches_no_certificate_is_a_config_error() {
+    let a = test_cert("a");
+    let b = test_cert("b");
+    let method = certificate_method(format!("{}{}", a.cert_pem, b.key_pem));
+    let err = auth::credential(TENANT, &Cloud::AzurePublic, &method, None)
+        .err()
+        .unwrap();
+    assert!(matches!(err, AuthError::Config(m) if m.contains("matches the private key")));
+}
+
+/// Hand-made assertions posted straight to the token endpoint: the emulator checks the signature, not just
+/// the thumbprint, and the audience.
+#[tokio::test]
+async fn emulator_verifies_signature_and_audience() {
+    let emu = Emulator::start().await.unwrap();
+    let registered = test_cert("registered");
+    let other = test_cert("other");
+    emu.handle()
+        .register_certificate_client(TENANT, CLIENT, &registered.cert_pem)
+        .unwrap();
+    let endpoint = format!(
+        "{}/{TENANT}/oauth2/v2.0/token",
+        emu.base_url().trim_end_matches('/')
+    );
+    let http = reqwest::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(emu.ca_pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let cert_der = CertificateDer::from_pem_slice(registered.cert_pem.as_bytes()).unwrap();
+    let sha1 = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        cert_der.as_ref(),
+    );
+    let scope = format!("{}/.default", emu.base_url().trim_end_matches('/'));
+    let post = |assertion: String| {
+        let http = http.clone();
+        let endpoint = endpoint.clone();
+        let scope = scope.clone();
+        async move {
+            let response = http
+                .post(&endpoint)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", CLIENT),
+                    ("scope", &scope),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body)
+        }
+    };
+    let now = Utc::now().timestamp();
+    let claims = |aud: &str| serde_json::json!({"aud": aud, "iss": CLIENT, "sub": CLIENT, "jti": "j", "nbf": now, "iat": now, "exp": now + 600});
+    // azure_identity's OpenSSL credential sends the thumbprint as padded standard base64: accepted too.
+    let x5t_standard = STANDARD.encode(sha1.as_ref());
+    let x5t_url = URL_SAFE_NO_PAD.encode(sha1.as_ref());
+
+    let (status, body) = post(sign(&registered.key, &x5t_standard, &claims(&endpoint))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+
+    // Claims the registered certificate, signed with another key.
+    let (status, body) = post(sign(&other.key, &x5t_url, &claims(&endpoint))).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.starts_with("AADSTS700027"), "{description}");
+    assert!(
+        description.contains("signature validation"),
+        "{description}"
+    );
+
+    // Right key, wrong audience.
+    let (status, body) = post(sign(
+        &registered.key,
+        &x5t_url,
+        &claims("https://login.microsoftonline.com/x/oauth2/v2.0/token"),
+    ))
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("audience")
+    );
+}
+
+fn sign(key: &KeyPair, x5t: &str, claims: &serde_json::Value) -> String {
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": x5t});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut signature = vec![0; key.public_modulus_len()];
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
