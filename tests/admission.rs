@@ -56,6 +56,16 @@ fn minimal_tenant_spec() -> Value {
     json!({ "tenantId": TENANT_ID, "auth": { "managedIdentity": {} } })
 }
 
+/// A spec.rotation.nocobasePush with this url and resource.
+fn push(url: Value, resource: &str) -> Value {
+    json!({
+        "url": url,
+        "apiKeySecretRef": { "name": "nocobase-api", "key": "token" },
+        "resource": resource,
+        "action": "update",
+    })
+}
+
 /// Sets `value` at a dotted path inside `spec` (creating objects on the way).
 fn with(mut spec: Value, path: &str, value: Value) -> Value {
     let mut cur = &mut spec;
@@ -199,8 +209,9 @@ async fn full_integration_round_trips_unchanged() {
             "nocobasePush": {
                 "url": "http://nocobase.nocobase.svc:13000",
                 "apiKeySecretRef": { "name": "nocobase-api", "key": "token" },
-                "resource": "emailProviders",
+                "resource": "emailSettings",
                 "action": "update",
+                "bodyTemplate": "{\"filterByTk\":1,\"values\":{\"clientId\":\"{{clientId}}\",\"clientSecret\":\"{{clientSecret}}\"}}",
             },
         },
         "deletionPolicy": "Delete",
@@ -388,6 +399,46 @@ async fn invalid_integrations_are_rejected_with_readable_messages() {
             "missing tenantRef",
             json!({ "application": { "nocobaseOrigin": "https://a.example" } }),
             "tenantRef: Required value",
+        ),
+        (
+            "push URL without http(s) scheme",
+            with(
+                base(),
+                "rotation.nocobasePush",
+                push(json!("nocobase.ns.svc:13000"), "emailSettings"),
+            ),
+            "nocobasePush.url must be an http:// or https:// URL",
+        ),
+        (
+            "push URL with a query",
+            with(
+                base(),
+                "rotation.nocobasePush",
+                push(json!("http://nocobase:13000/?x=1"), "emailSettings"),
+            ),
+            "nocobasePush.url must be an http:// or https:// URL",
+        ),
+        (
+            "push resource with a path",
+            with(
+                base(),
+                "rotation.nocobasePush",
+                push(json!("http://nocobase:13000"), "users/1/roles"),
+            ),
+            "nocobasePush.resource may only contain letters, digits",
+        ),
+        (
+            "push action with a colon",
+            with(
+                with(
+                    base(),
+                    "rotation.nocobasePush",
+                    push(json!("http://nocobase:13000"), "emailSettings"),
+                ),
+                "rotation.nocobasePush.action",
+                json!("update:x"),
+            ),
+            "nocobasePush.action may only contain letters, digits",
         ),
     ];
     for (case, spec, needle) in cases {

@@ -18,6 +18,9 @@ pub const CONSUMERS_UPDATED: &str = "ConsumersUpdated";
 pub const TENANT_READY: &str = "TenantReady";
 /// Tenant-wide admin consent was granted (only when `adminConsent: true`).
 pub const ADMIN_CONSENT_GRANTED: &str = "AdminConsentGranted";
+/// The current credential was pushed to NocoBase's API (only with `rotation.nocobasePush`). Its failure does not
+/// make Ready false: the Secret still holds the right credential.
+pub const NOCOBASE_PUSHED: &str = "NocoBasePushed";
 
 /// Kubernetes-style condition status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

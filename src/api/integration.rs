@@ -331,7 +331,12 @@ pub struct RotationSpec {
     #[schemars(length(max = 16), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["kind", "name"]))]
     pub consumers: Vec<ConsumerRef>,
 
-    /// Optionally call NocoBase's HTTP API after a change (off unless set).
+    /// Optional, off unless set: push each new client secret to NocoBase's HTTP API. Once the Secret holds a new
+    /// credential (first provisioning and every rotation) the operator sends
+    /// `POST <url>/api/<resource>:<action>` with `Authorization: Bearer <API key>` and the rendered bodyTemplate,
+    /// once per credential (status.pushedKeyId). The result is the NocoBasePushed condition; failures are retried
+    /// with backoff and raise a Warning event but do not make Ready false. The previous client secret is revoked
+    /// only after a successful push (and the consumers' rollout), or when the overlap ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nocobase_push: Option<NocoBasePush>,
 }
@@ -367,23 +372,57 @@ pub enum ConsumerKind {
     StatefulSet,
 }
 
-/// An HTTP call to NocoBase after each credential change: `POST <url>/api/<resource>:<action>` with
-/// `Authorization: Bearer <API key>`.
+/// Default body of the NocoBase push (see NocoBasePush.bodyTemplate).
+pub const DEFAULT_PUSH_BODY_TEMPLATE: &str =
+    r#"{"clientId":"{{clientId}}","clientSecret":"{{clientSecret}}"}"#;
+
+/// Pattern of a NocoBase resource or action name (letters, digits, '.', '_', '-').
+pub const NOCOBASE_NAME_REGEX: &str = "^[A-Za-z0-9._-]+$";
+
+/// An HTTP call to NocoBase's API after each credential change (off unless set): once the Secret holds a new
+/// client secret (first provisioning and every rotation), the operator sends
+/// `POST <url>/api/<resource>:<action>` with `Authorization: Bearer <API key>`, `Content-Type: application/json`
+/// and the rendered bodyTemplate, once per credential (status.pushedKeyId records which one). The result is the
+/// NocoBasePushed condition; failures are retried with backoff and reported as Warning events, but do not make
+/// Ready false (the Secret is still correct). While the push has not succeeded the previous client secret is kept,
+/// at most until spec.rotation.overlap ends. Changing these fields does not push the current credential again;
+/// annotate the resource with entramail.io/rotate to push a fresh one.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct NocoBasePush {
-    /// Base URL of NocoBase as seen from the operator, e.g. http://nocobase.nocobase.svc:13000.
+    /// Base URL of NocoBase as seen from the operator, http:// or https://, e.g. the in-cluster Service
+    /// http://nocobase.nocobase.svc:13000 (a path prefix is kept; "/api/<resource>:<action>" is appended).
+    /// https:// endpoints must present a certificate trusted by the operator (system roots plus its extra CA).
     #[schemars(length(min = 1, max = 256))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('^https?://[^ ]+$')").message("nocobasePush.url must be an http:// or https:// URL"))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^https?://[^ /?#]+[^ ?#]*$')").message("nocobasePush.url must be an http:// or https:// URL without spaces, query or fragment"))]
     pub url: String,
-    /// Secret (in this namespace) and key holding a NocoBase API key.
+    /// Secret (in this namespace) and key holding a NocoBase API key (Settings → API keys), sent as a bearer
+    /// token. If the Secret or key is missing, NocoBasePushed is False with reason ApiKeyMissing.
     pub api_key_secret_ref: SecretKeySelector,
-    /// NocoBase resource to call, e.g. "emailProviders".
+    /// NocoBase resource to call, e.g. "emailSettings" (letters, digits, '.', '_', '-').
     #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('".to_owned() + NOCOBASE_NAME_REGEX + "')").message("nocobasePush.resource may only contain letters, digits, '.', '_' and '-'"))]
     pub resource: String,
-    /// Action on the resource, e.g. "update".
+    /// Action on the resource, e.g. "update" (letters, digits, '.', '_', '-').
     #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('".to_owned() + NOCOBASE_NAME_REGEX + "')").message("nocobasePush.action may only contain letters, digits, '.', '_' and '-'"))]
     pub action: String,
+    /// JSON request body. The placeholders {{clientId}}, {{clientSecret}}, {{tenantId}} and {{expiresAt}}
+    /// (RFC 3339) are replaced by the values JSON-escaped, so put them inside JSON strings. The result must be
+    /// valid JSON, else NocoBasePushed is False with reason PushTemplateInvalid. Default:
+    /// {"clientId":"{{clientId}}","clientSecret":"{{clientSecret}}"}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 8192))]
+    pub body_template: Option<String>,
+}
+
+impl NocoBasePush {
+    /// bodyTemplate, or the default.
+    pub fn body_template(&self) -> &str {
+        self.body_template
+            .as_deref()
+            .unwrap_or(DEFAULT_PUSH_BODY_TEMPLATE)
+    }
 }
 
 /// A key in a Secret.
@@ -457,7 +496,8 @@ pub struct NocoBaseMailIntegrationStatus {
     /// The metadata.generation last fully reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, TenantReady, ApplicationReady, CredentialReady, SecretSynced, ConsumersUpdated.
+    /// Ready, TenantReady, ApplicationReady, CredentialReady, SecretSynced, ConsumersUpdated, AdminConsentGranted,
+    /// NocoBasePushed (only with spec.rotation.nocobasePush; a failed push does not make Ready false).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -489,6 +529,9 @@ pub struct NocoBaseMailIntegrationStatus {
     /// Name of the Secret holding the credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
+    /// keyId of the client secret last pushed to NocoBase successfully (spec.rotation.nocobasePush).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_key_id: Option<String>,
     /// Directory (tenant) ID the app lives in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
