@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::push::PushError;
 use crate::{auth::AuthError, graph::GraphError};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,8 @@ pub enum Error {
     MissingField(&'static str),
     #[error("finalizer: {0}")]
     Finalizer(String),
+    #[error(transparent)]
+    Push(#[from] PushError),
 }
 
 impl Error {
@@ -44,6 +47,7 @@ impl Error {
             Self::InvalidSpec(_) => "InvalidSpec",
             Self::MissingField(_) => "InvalidObject",
             Self::Finalizer(_) => "FinalizerFailed",
+            Self::Push(e) => e.reason(),
         }
     }
 

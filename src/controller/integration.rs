@@ -1,5 +1,5 @@
 //! NocoBaseMailIntegration reconcile: tenant → application → service principal → consent → rotation plan →
-//! Secret → consumers → revocations → status. Writes happen only when something differs.
+//! Secret → consumers → revocations → NocoBase push → status. Writes happen only when something differs.
 
 use std::{
     collections::HashMap,
@@ -23,6 +23,7 @@ use super::{
     Context, consumers,
     error::{Error, Result},
     metrics::IntegrationState,
+    push::{self, PushError},
     secret, tenant, time,
 };
 use crate::{
@@ -31,15 +32,16 @@ use crate::{
         NocoBaseMailIntegration, NocoBaseMailIntegrationStatus, PreviousCredentialStatus,
         ROTATE_ANNOTATION,
         conditions::{
-            ADMIN_CONSENT_GRANTED, APPLICATION_READY, CONSUMERS_UPDATED, CREDENTIAL_READY, READY,
-            SECRET_SYNCED, TENANT_READY,
+            ADMIN_CONSENT_GRANTED, APPLICATION_READY, CONSUMERS_UPDATED, CREDENTIAL_READY,
+            NOCOBASE_PUSHED, READY, SECRET_SYNCED, TENANT_READY,
         },
     },
     graph::{
         Application, ApplicationUpsert, GraphClient, MICROSOFT_GRAPH_APP_ID,
-        RequiredResourceAccess, ResourceAccess, WebApplication,
+        RequiredResourceAccess, ResourceAccess, SecretText, WebApplication,
     },
     planner::{
+        push as planner_push,
         rotation::{
             self, Action as Step, Consumers, LiveCredential, Policy, RenewBefore, Retiring,
             SecretWrite,
@@ -173,6 +175,9 @@ struct Run<'a> {
     status: NocoBaseMailIntegrationStatus,
     phase: &'static str,
     now: DateTime<Utc>,
+    /// A failure that leaves the rest of the reconcile valid (the NocoBase push): retried with backoff like any
+    /// failure, but Ready stays true.
+    deferred: Option<Error>,
 }
 
 impl Run<'_> {
@@ -215,9 +220,24 @@ async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Ac
         status: old.clone(),
         phase: TENANT_READY,
         now: time::now(),
+        deferred: None,
     };
     let result = provision(&mut run).await;
+    // A push failure after the Secret was written: NocoBasePushed says so; Ready stays true.
+    let (result, soft) = match (result, run.deferred.take()) {
+        (Ok(_), Some(e)) => (Err(e), true),
+        (r, _) => (r, false),
+    };
     match &result {
+        Err(_) if soft => {
+            run.status.failed_attempts = Some(old.failed_attempts.unwrap_or(0).saturating_add(1));
+            run.set(
+                READY,
+                true,
+                "Ready",
+                "application provisioned and credential in the Secret",
+            );
+        }
         Ok(_) => {
             run.set(
                 READY,
@@ -248,7 +268,7 @@ async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Ac
         }
     }
     run.status.observed_generation = cr.meta().generation;
-    record_gauges(ctx, &cr, &run.status, result.is_ok());
+    record_gauges(ctx, &cr, &run.status, result.is_ok() || soft);
     // Only the attempt counter moved: the same failure again.
     let same_failure = NocoBaseMailIntegrationStatus {
         failed_attempts: old.failed_attempts,
@@ -567,8 +587,8 @@ async fn rotate(
     let live_secret = secrets.get_opt(&secret_name).await?;
     let view = secret::view(live_secret.as_ref(), cr);
     let spec_consumers = &cr.spec.rotation.consumers;
-    let consumer_state = if spec_consumers.is_empty() || run.status.previous_credentials.is_empty()
-    {
+    let overlapping = !run.status.previous_credentials.is_empty() || view.previous_key_id.is_some();
+    let consumer_state = if spec_consumers.is_empty() || !overlapping {
         Consumers::NotConfigured
     } else {
         consumers::rollout(&ctx.client, &ns, spec_consumers).await?
@@ -576,6 +596,12 @@ async fn rotate(
     let live = live_credentials(app);
     let old_rot = rotation_status(cr, &run.status, now);
     let trigger = cr.annotations().get(ROTATE_ANNOTATION).cloned();
+    let push_spec = cr.spec.rotation.nocobase_push.as_ref();
+    let push_state = planner_push::state(
+        push_spec.is_some(),
+        view.current_key_id.as_deref().filter(|_| view.has_text),
+        run.status.pushed_key_id.as_deref(),
+    );
     let plan = rotation::plan(&rotation::Input {
         uid: &uid,
         live: &live,
@@ -584,6 +610,7 @@ async fn rotate(
         policy: policy(ctx, cr),
         trigger: trigger.as_deref(),
         consumers: consumer_state,
+        push: push_state,
         now,
     });
     if !plan.actions.is_empty() {
@@ -595,6 +622,8 @@ async fn rotate(
     let mut minted = None;
     let mut current_status = run.status.current_credential.clone();
     let mut secret_written = false;
+    // What the Secret holds after this reconcile's writes, for the push: (keyId, client secret, expiry).
+    let mut in_secret: Option<(String, SecretText, DateTime<Utc>)> = None;
     for step in &plan.actions {
         match step {
             Step::Mint {
@@ -642,6 +671,11 @@ async fn rotate(
                 };
                 secret::apply(&secrets, &secret::desired(cr, &secret_name, &content)?).await?;
                 secret_written = true;
+                in_secret = Some((
+                    content.current_key_id.clone(),
+                    content.current.clone(),
+                    content.expires_at,
+                ));
                 let reason = if live_secret.is_some() {
                     "Rotated"
                 } else {
@@ -756,6 +790,11 @@ async fn rotate(
             previous,
         };
         let want = secret::desired(cr, &secret_name, &content)?;
+        in_secret = Some((
+            content.current_key_id.clone(),
+            content.current.clone(),
+            content.expires_at,
+        ));
         if !secret::in_sync(live_s, &want, &keys.previous_client_secret) {
             run.phase = SECRET_SYNCED;
             secret::apply(&secrets, &want).await?;
@@ -811,7 +850,99 @@ async fn rotate(
             ),
         );
     }
+    if let Err(e) = push_current(run, &app.app_id, &tenant_id, in_secret).await {
+        run.deferred = Some(e.into());
+    }
     Ok(plan.requeue_at)
+}
+
+/// Pushes the credential the Secret holds to NocoBase if spec.rotation.nocobasePush is set and it was not pushed
+/// yet; sets NocoBasePushed and status.pushedKeyId. Without a push spec both are cleared.
+async fn push_current(
+    run: &mut Run<'_>,
+    client_id: &str,
+    tenant_id: &str,
+    in_secret: Option<(String, SecretText, DateTime<Utc>)>,
+) -> Result<(), PushError> {
+    let cr = run.cr;
+    let Some(spec) = &cr.spec.rotation.nocobase_push else {
+        run.status.pushed_key_id = None;
+        run.status.conditions.retain(|c| c.type_ != NOCOBASE_PUSHED);
+        return Ok(());
+    };
+    let secret_key = in_secret.as_ref().map(|(k, _, _)| k.as_str());
+    let Some(key_id) = planner_push::to_push(true, secret_key, run.status.pushed_key_id.as_deref())
+    else {
+        if secret_key.is_some() {
+            let pushed = run.status.pushed_key_id.clone().unwrap_or_default();
+            run.set(
+                NOCOBASE_PUSHED,
+                true,
+                "Pushed",
+                format!("client secret {pushed} was pushed to NocoBase"),
+            );
+        }
+        return Ok(());
+    };
+    let key_id = key_id.to_owned();
+    let Some((_, text, expires_at)) = &in_secret else {
+        return Ok(());
+    };
+    let result = async {
+        let api_key = api_key(run, spec).await?;
+        let body = push::render(
+            spec.body_template(),
+            &push::Values {
+                client_id,
+                client_secret: text,
+                tenant_id,
+                expires_at: *expires_at,
+            },
+        )?;
+        push::send(spec, &api_key, body, run.ctx.config.extra_ca_pem.as_deref()).await
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            let endpoint = push::endpoint(spec)
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            run.status.pushed_key_id = Some(key_id.clone());
+            run.set(
+                NOCOBASE_PUSHED,
+                true,
+                "Pushed",
+                format!("client secret {key_id} was pushed to NocoBase"),
+            );
+            run.event(
+                "Pushed",
+                format!("pushed client secret {key_id} to {endpoint}"),
+            )
+            .await;
+            Ok(())
+        }
+        Err(e) => {
+            run.set(NOCOBASE_PUSHED, false, e.reason(), e.to_string());
+            Err(e)
+        }
+    }
+}
+
+/// The NocoBase API key from spec.rotation.nocobasePush.apiKeySecretRef (in the integration's namespace).
+async fn api_key(run: &Run<'_>, spec: &api::NocoBasePush) -> Result<SecretText, PushError> {
+    let r = &spec.api_key_secret_ref;
+    let ns = run.cr.namespace().unwrap_or_default();
+    let s = Api::<Secret>::namespaced(run.ctx.client.clone(), &ns)
+        .get_opt(&r.name)
+        .await
+        .map_err(|e| PushError::ApiKeyUnreadable(e.to_string()))?
+        .ok_or_else(|| PushError::ApiKeyMissing(format!("Secret {ns}/{} not found", r.name)))?;
+    secret::text(&s, &r.key).ok_or_else(|| {
+        PushError::ApiKeyMissing(format!(
+            "Secret {ns}/{} has no (non-empty) key {:?}",
+            r.name, r.key
+        ))
+    })
 }
 
 /// Finalizer cleanup per deletionPolicy. If the EntraTenant is gone nothing can be cleaned: drop the

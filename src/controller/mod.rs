@@ -6,6 +6,7 @@ pub mod error;
 pub mod http;
 pub mod integration;
 pub mod metrics;
+pub mod push;
 pub mod secret;
 pub mod tenant;
 pub mod time;

@@ -2,12 +2,16 @@
 //! decide which credential to mint, what to write, what to revoke, and when to look again.
 //!
 //! Rules (DESIGN.md "Rotation model"): schedule from the live credential's real endDateTime; two-phase rotation
-//! (mint → Secret holds new as current, old as previous → restart consumers → after rollout or overlap, revoke old);
+//! (mint → Secret holds new as current, old as previous → restart consumers / push to NocoBase → after rollout and
+//! push, or after the overlap, revoke old);
 //! never revoke what the Secret holds; only credentials tagged with our CR UID are ever revoked.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::tag::{credential_tag, parse_tag};
+use super::{
+    push::Push,
+    tag::{credential_tag, parse_tag},
+};
 
 /// One password credential as Graph lists it on the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +94,8 @@ pub struct Input<'a> {
     /// Current value of the manual rotate-trigger annotation.
     pub trigger: Option<&'a str>,
     pub consumers: Consumers,
+    /// Whether the credential the Secret holds was pushed to NocoBase (spec.rotation.nocobasePush).
+    pub push: Push,
     pub now: DateTime<Utc>,
 }
 
@@ -180,6 +186,17 @@ pub fn renewal_time(start: DateTime<Utc>, end: DateTime<Utc>, policy: &Policy) -
     end - before
 }
 
+/// Whether NocoBase has picked up the credential the Secret holds, so the previous one may go before the overlap
+/// ends: every configured signal (consumer rollout, API push) is done, and at least one is configured. Without
+/// any signal only the overlap tells.
+pub fn picked_up(consumers: Consumers, push: Push) -> bool {
+    match (consumers, push) {
+        (Consumers::NotConfigured, Push::NotConfigured) => false,
+        (Consumers::Progressing, _) | (_, Push::Pending) => false,
+        (Consumers::RolledOut | Consumers::NotConfigured, Push::Done | Push::NotConfigured) => true,
+    }
+}
+
 fn effective_lifetime(policy: &Policy) -> TimeDelta {
     policy.lifetime.max(TimeDelta::seconds(1))
 }
@@ -194,6 +211,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
         policy,
         trigger,
         consumers,
+        push,
         now,
     } = input.clone();
     let find = |k: &str| live.iter().find(|c| c.key_id == k);
@@ -323,7 +341,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
         }
         let reason = match next.retiring.iter().find(|r| r.key_id == c.key_id) {
             Some(r) => {
-                let rolled = !minting && consumers == Consumers::RolledOut;
+                let rolled = !minting && picked_up(consumers, push);
                 if now >= r.revoke_after || rolled {
                     Some(RevokeReason::Superseded)
                 } else {

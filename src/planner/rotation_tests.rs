@@ -1,5 +1,5 @@
 use super::*;
-use crate::planner::tag::credential_tag;
+use crate::planner::{push::Push, tag::credential_tag};
 use chrono::TimeZone;
 use proptest::prelude::*;
 
@@ -61,6 +61,7 @@ fn input<'a>(
         policy: policy(),
         trigger: None,
         consumers: Consumers::NotConfigured,
+        push: Push::NotConfigured,
         now: t(now),
     }
 }
@@ -215,6 +216,51 @@ fn rollout_done_revokes_before_overlap_ends() {
         plan(&i).revocations().collect::<Vec<_>>(),
         vec![("k1", RevokeReason::Superseded)]
     );
+}
+
+#[test]
+fn pending_push_holds_the_previous_credential_until_the_overlap_ends() {
+    let (live, secret, st) = after_rotation();
+    // Rolled out but not pushed: the previous credential stays.
+    let mut i = input(&live, &secret, &st, 610);
+    i.consumers = Consumers::RolledOut;
+    i.push = Push::Pending;
+    assert!(plan(&i).actions.is_empty());
+    // Pushed and rolled out: it goes early.
+    i.push = Push::Done;
+    assert_eq!(
+        plan(&i).revocations().collect::<Vec<_>>(),
+        vec![("k1", RevokeReason::Superseded)]
+    );
+    // Push only (no consumer workloads): the push is the signal.
+    i.consumers = Consumers::NotConfigured;
+    assert_eq!(plan(&i).revocations().count(), 1);
+    i.push = Push::Pending;
+    assert!(plan(&i).actions.is_empty());
+    // Consumers still rolling out hold it even when pushed.
+    i.consumers = Consumers::Progressing;
+    i.push = Push::Done;
+    assert!(plan(&i).actions.is_empty());
+    // The overlap bounds the wait: a push that never succeeds does not keep the old credential forever.
+    let mut late = input(&live, &secret, &st, 700);
+    late.push = Push::Pending;
+    assert_eq!(
+        plan(&late).revocations().collect::<Vec<_>>(),
+        vec![("k1", RevokeReason::Superseded)]
+    );
+}
+
+#[test]
+fn picked_up_needs_every_configured_signal() {
+    use Consumers::*;
+    assert!(!picked_up(NotConfigured, Push::NotConfigured));
+    assert!(picked_up(RolledOut, Push::NotConfigured));
+    assert!(picked_up(NotConfigured, Push::Done));
+    assert!(picked_up(RolledOut, Push::Done));
+    assert!(!picked_up(Progressing, Push::Done));
+    assert!(!picked_up(RolledOut, Push::Pending));
+    assert!(!picked_up(NotConfigured, Push::Pending));
+    assert!(!picked_up(Progressing, Push::NotConfigured));
 }
 
 #[test]
@@ -403,7 +449,8 @@ prop_compose! {
         seq in 0u64..4, now in -100i64..3000,
         trigger in proptest::option::of("[ab]"), handled in proptest::option::of("[ab]"),
         consumers in prop_oneof![Just(Consumers::NotConfigured), Just(Consumers::Progressing), Just(Consumers::RolledOut)],
-    ) -> (Vec<LiveCredential>, SecretView, RotationStatus, i64, Option<String>, Consumers) {
+        push in prop_oneof![Just(Push::NotConfigured), Just(Push::Pending), Just(Push::Done)],
+    ) -> (Vec<LiveCredential>, SecretView, RotationStatus, i64, Option<String>, (Consumers, Push)) {
         let mut dedup = live;
         dedup.sort_by(|a, b| a.key_id.cmp(&b.key_id));
         dedup.dedup_by(|a, b| a.key_id == b.key_id);
@@ -416,15 +463,15 @@ prop_compose! {
             handled_trigger: handled,
             sequence: seq,
         };
-        (dedup, SecretView { current_key_id: cur, has_text, previous_key_id: prev }, status, now, trigger, consumers)
+        (dedup, SecretView { current_key_id: cur, has_text, previous_key_id: prev }, status, now, trigger, (consumers, push))
     }
 }
 
 proptest! {
     #[test]
-    fn invariants((live, secret, status, now, trigger, consumers) in arb_world()) {
+    fn invariants((live, secret, status, now, trigger, (consumers, push)) in arb_world()) {
         let i = Input { uid: UID, live: &live, secret: &secret, status: &status, policy: policy(),
-            trigger: trigger.as_deref(), consumers, now: t(now) };
+            trigger: trigger.as_deref(), consumers, push, now: t(now) };
         let p = plan(&i);
         let secret_key = secret.current_key_id.clone().filter(|_| secret.has_text);
         let mints = p.actions.iter().filter(|a| matches!(a, Action::Mint { .. })).count();
@@ -433,6 +480,15 @@ proptest! {
             prop_assert!(Some(k.to_string()) != secret_key, "revoked the Secret's key {k}");
             let c = live.iter().find(|c| c.key_id == k).unwrap();
             prop_assert!(crate::planner::tag::is_ours(c.display_name.as_deref(), UID), "revoked foreign {k}");
+        }
+        // A superseded credential goes before its overlap ends only once NocoBase picked up the new one.
+        for (k, reason) in p.revocations() {
+            if reason == RevokeReason::Superseded
+                && let Some(r) = status.retiring.iter().find(|r| r.key_id == k)
+                && t(now) < r.revoke_after
+            {
+                prop_assert!(push != Push::Pending && consumers != Consumers::Progressing, "revoked {k} early");
+            }
         }
         if let Some(r) = p.requeue_at { prop_assert!(r >= t(now)); }
         if let Some((_, end, _)) = p.mint() {
