@@ -7,6 +7,7 @@
 
 use std::{
     net::SocketAddr,
+    time::Duration,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -103,6 +104,25 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// After SIGTERM, in-flight reconciles get this long to finish. Bounded so the pod exits well inside the chart's
+/// terminationGracePeriodSeconds (30s): a reconcile cut short is safe (tagged credentials, idempotent steps),
+/// while a kubelet SIGKILL would skip the lease release and delay the standby by a full lease duration.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+/// Time allowed to hand back the Lease after the controllers stopped.
+const LEASE_RELEASE_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs the controllers until they stop by themselves after a shutdown signal, or [`DRAIN_GRACE`] after it.
+async fn run_until_drained(controllers: impl Future<Output = ()>) {
+    tokio::pin!(controllers);
+    tokio::select! {
+        _ = &mut controllers => return,
+        _ = shutdown_signal() => {}
+    }
+    if tokio::time::timeout(DRAIN_GRACE, controllers).await.is_err() {
+        tracing::warn!(grace = ?DRAIN_GRACE, "reconciles still running at shutdown; exiting anyway");
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     entramail_operator::tls::install_crypto_provider();
@@ -182,14 +202,19 @@ async fn run() -> Result<(), MainError> {
             }
         };
         tokio::select! {
-            _ = controller::run(client, config) => {},
+            _ = run_until_drained(controller::run(client, config)) => {},
             _ = lost => tracing::warn!("lost leadership; exiting so a fresh instance can wait for it"),
         }
         drop(leader); // closes the channel: the lease task releases the lease
-        let _ = lease_task.await;
+        if tokio::time::timeout(LEASE_RELEASE_GRACE, lease_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("lease not released in time; a standby takes over when it expires");
+        }
     } else {
         ready.store(true, Ordering::Relaxed);
-        controller::run(client, config).await;
+        run_until_drained(controller::run(client, config)).await;
     }
     server.abort();
     Ok(())
