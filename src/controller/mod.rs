@@ -10,6 +10,7 @@ pub mod push;
 pub mod secret;
 pub mod tenant;
 pub mod time;
+pub mod watch_backoff;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -193,7 +194,8 @@ async fn run_integrations(ctx: Arc<Context>, selected: watcher::Config, ns: Opti
         api_in::<NocoBaseMailIntegration>(&client, ns),
         selected.clone(),
     )
-    .owns(api_in::<Secret>(&client, ns), owned);
+    .owns(api_in::<Secret>(&client, ns), owned)
+    .trigger_backoff(watch_backoff::WatchBackoff::default());
     let store = integration_ctl.store();
     // A tenant change (Ready, allowed namespaces, credentials) re-evaluates every integration using it.
     let integration_ctl = integration_ctl.watches(tenants, selected, move |t: EntraTenant| {
@@ -254,7 +256,8 @@ pub async fn run(client: Client, config: Config) {
             .map(|ns| run_integrations(ctx.clone(), selected.clone(), ns)),
     );
 
-    let tenant_ctl = Controller::new(tenants, selected);
+    let tenant_ctl = Controller::new(tenants, selected)
+        .trigger_backoff(watch_backoff::WatchBackoff::default());
     let tenant_store = tenant_ctl.store();
     let op_secrets: Api<Secret> = Api::namespaced(client.clone(), &ctx.config.operator_namespace);
     // A rotated operator credential Secret re-checks the tenants that reference it.
