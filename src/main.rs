@@ -7,11 +7,11 @@
 
 use std::{
     net::SocketAddr,
-    time::Duration,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
+    time::Duration,
 };
 
 use entramail_operator::controller::{self, Config, Metrics, http};
@@ -118,7 +118,10 @@ async fn run_until_drained(controllers: impl Future<Output = ()>) {
         _ = &mut controllers => return,
         _ = shutdown_signal() => {}
     }
-    if tokio::time::timeout(DRAIN_GRACE, controllers).await.is_err() {
+    if tokio::time::timeout(DRAIN_GRACE, controllers)
+        .await
+        .is_err()
+    {
         tracing::warn!(grace = ?DRAIN_GRACE, "reconciles still running at shutdown; exiting anyway");
     }
 }

@@ -256,8 +256,8 @@ pub async fn run(client: Client, config: Config) {
             .map(|ns| run_integrations(ctx.clone(), selected.clone(), ns)),
     );
 
-    let tenant_ctl = Controller::new(tenants, selected)
-        .trigger_backoff(watch_backoff::WatchBackoff::default());
+    let tenant_ctl =
+        Controller::new(tenants, selected).trigger_backoff(watch_backoff::WatchBackoff::default());
     let tenant_store = tenant_ctl.store();
     let op_secrets: Api<Secret> = Api::namespaced(client.clone(), &ctx.config.operator_namespace);
     // A rotated operator credential Secret re-checks the tenants that reference it.
