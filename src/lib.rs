@@ -8,4 +8,5 @@ pub mod auth;
 pub mod controller;
 pub mod graph;
 pub mod planner;
+pub mod shutdown;
 pub mod tls;

@@ -15,6 +15,7 @@ use std::{
 };
 
 use entramail_operator::controller::{self, Config, Metrics, http};
+use entramail_operator::shutdown::Shutdown;
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
 
@@ -28,6 +29,8 @@ enum MainError {
     Kube(#[from] kube::Error),
     #[error("leader election: {0}")]
     Lease(#[from] kube_lease_manager::LeaseManagerError),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
 }
 
 struct Args {
@@ -87,23 +90,6 @@ fn parse_args() -> Result<Args, MainError> {
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
-
 /// After SIGTERM, in-flight reconciles get this long to finish. Bounded so the pod exits well inside the chart's
 /// terminationGracePeriodSeconds (30s): a reconcile cut short is safe (tagged credentials, idempotent steps),
 /// while a kubelet SIGKILL would skip the lease release and delay the standby by a full lease duration.
@@ -112,11 +98,11 @@ const DRAIN_GRACE: Duration = Duration::from_secs(10);
 const LEASE_RELEASE_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the controllers until they stop by themselves after a shutdown signal, or [`DRAIN_GRACE`] after it.
-async fn run_until_drained(controllers: impl Future<Output = ()>) {
+async fn run_until_drained(controllers: impl Future<Output = ()>, shutdown: Shutdown) {
     tokio::pin!(controllers);
     tokio::select! {
         _ = &mut controllers => return,
-        _ = shutdown_signal() => {}
+        _ = shutdown.requested() => {}
     }
     if tokio::time::timeout(DRAIN_GRACE, controllers)
         .await
@@ -147,6 +133,8 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), MainError> {
+    // First, so a SIGTERM at any later moment is seen (see entramail_operator::shutdown).
+    let shutdown = Shutdown::on_signals().map_err(MainError::Signals)?;
     let args = parse_args()?;
     let extra_ca_pem = match &args.extra_ca_file {
         Some(p) => Some(std::fs::read_to_string(p).map_err(|e| MainError::Read(p.clone(), e))?),
@@ -160,8 +148,9 @@ async fn run() -> Result<(), MainError> {
         ready: ready.clone(),
     };
     let addr = args.metrics_addr;
+    let server_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {
-        if let Err(e) = http::serve(addr, state, shutdown_signal()).await {
+        if let Err(e) = http::serve(addr, state, server_shutdown.requested()).await {
             tracing::error!(error = %e, %addr, "health/metrics server failed");
         }
     });
@@ -172,6 +161,7 @@ async fn run() -> Result<(), MainError> {
         extra_ca_pem,
         metrics,
         label_selector: args.label_selector.clone(),
+        shutdown: shutdown.clone(),
         ..Config::default()
     };
 
@@ -192,7 +182,7 @@ async fn run() -> Result<(), MainError> {
             }
             tokio::select! {
                 changed = leader.changed() => if changed.is_err() { return Ok(()); },
-                _ = shutdown_signal() => return Ok(()),
+                _ = shutdown.clone().requested() => return Ok(()),
             }
         }
         tracing::info!("acquired leadership; starting controllers");
@@ -205,7 +195,7 @@ async fn run() -> Result<(), MainError> {
             }
         };
         tokio::select! {
-            _ = run_until_drained(controller::run(client, config)) => {},
+            _ = run_until_drained(controller::run(client, config), shutdown.clone()) => {},
             _ = lost => tracing::warn!("lost leadership; exiting so a fresh instance can wait for it"),
         }
         drop(leader); // closes the channel: the lease task releases the lease
@@ -217,7 +207,7 @@ async fn run() -> Result<(), MainError> {
         }
     } else {
         ready.store(true, Ordering::Relaxed);
-        run_until_drained(controller::run(client, config)).await;
+        run_until_drained(controller::run(client, config), shutdown.clone()).await;
     }
     server.abort();
     Ok(())

@@ -186,7 +186,18 @@ if [[ -n "${TESTBED_KUBECONFIG:-}" && "${KUBECONFIG:-}" == "$TESTBED_KUBECONFIG"
       if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then healthy=1 && break; fi
       sleep 0.2
     done
+    # SIGTERM right after /healthz answers (mid start-up, as a rollout does): it must exit, in well under the
+    # chart's terminationGracePeriodSeconds.
     kill "$op_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$op_pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    if kill -0 "$op_pid" 2>/dev/null; then
+      kill -9 "$op_pid" 2>/dev/null || true
+      tail -n 20 "$work/operator-$c.log" >&2
+      fail "operator still running 20s after SIGTERM ($c)"
+    fi
     wait "$op_pid" 2>/dev/null || true
     op_pid=""
     if [[ -z "$healthy" ]]; then

@@ -67,6 +67,8 @@ pub struct Config {
     pub label_selector: Option<String>,
     /// Namespaces whose integrations to manage; empty = all namespaces.
     pub watch_namespaces: Vec<String>,
+    /// When raised, the controllers stop taking work and finish what is running.
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 impl Default for Config {
@@ -83,6 +85,7 @@ impl Default for Config {
             metrics: Arc::new(Metrics::default()),
             label_selector: None,
             watch_namespaces: Vec::new(),
+            shutdown: crate::shutdown::Shutdown::default(),
         }
     }
 }
@@ -221,7 +224,7 @@ async fn run_integrations(ctx: Arc<Context>, selected: watcher::Config, ns: Opti
             watcher::Config::default(),
             move |d: StatefulSet| rolling_consumers(&s2, ConsumerKind::StatefulSet, &d),
         )
-        .shutdown_on_signal()
+        .graceful_shutdown_on(ctx.config.shutdown.clone().requested())
         .run(integration::reconcile, integration::error_policy, ctx)
         .for_each(|res| async move {
             if let Err(e) = res {
@@ -231,7 +234,7 @@ async fn run_integrations(ctx: Arc<Context>, selected: watcher::Config, ns: Opti
         .await;
 }
 
-/// Runs both controllers until shutdown (SIGTERM/SIGINT) or until the returned future is dropped.
+/// Runs both controllers until `config.shutdown` is raised (SIGTERM/SIGINT) or the returned future is dropped.
 pub async fn run(client: Client, config: Config) {
     let ctx = Arc::new(Context::new(client.clone(), config));
     let tenants: Api<EntraTenant> = Api::all(client.clone());
@@ -279,7 +282,7 @@ pub async fn run(client: Client, config: Config) {
                 .map(|t| ObjectRef::from_obj(&*t))
                 .collect::<Vec<_>>()
         })
-        .shutdown_on_signal()
+        .graceful_shutdown_on(ctx.config.shutdown.clone().requested())
         .run(tenant::reconcile, tenant_error_policy, ctx.clone())
         .for_each(|res| async move {
             if let Err(e) = res {
