@@ -6,7 +6,8 @@
 //!   BENCH_N=100,1000 make bench         # several sizes, each on a fresh operator process and emulator
 //!
 //! Environment: BENCH_N (default 100), BENCH_LATENCY_MS (50), BENCH_THROTTLE_RATIO (0.02), BENCH_RESYNCS (3),
-//! BENCH_IDLE_SECS (20), BENCH_OPERATOR (path of the operator binary; default the one cargo built with this bench).
+//! BENCH_IDLE_SECS (20), BENCH_CONCURRENCY (the operator's --max-concurrent-reconciles; default: its default),
+//! BENCH_OPERATOR (path of the operator binary; default the one cargo built with this bench).
 //!
 //! Scenarios per N: (a) N integrations created at once, time until all Ready vs the Graph-latency bound;
 //! (b) steady state: every integration re-reconciled BENCH_RESYNCS times (annotation pokes), counting Graph
@@ -192,9 +193,11 @@ async fn run_size(
     row.ready_secs = started.elapsed().as_secs_f64();
     row.graph_writes_per_int = h.writes() as f64 / n as f64;
     row.create_429 = count_status(&h, 429);
-    // kube-runtime's Controller runs reconciles with unbounded concurrency (the operator sets no limit), so the
-    // Graph-bound ideal is one integration's sequential Graph writes, each paying the injected latency.
-    row.ideal_secs = row.graph_writes_per_int * settings.latency.as_secs_f64();
+    // Graph-bound ideal: each integration's Graph writes are sequential and pay the injected latency; the operator
+    // runs --max-concurrent-reconciles integrations at once.
+    row.ideal_secs = row.graph_writes_per_int
+        * settings.latency.as_secs_f64()
+        * (n as f64 / f64::from(settings.concurrency)).ceil();
 
     // (b) steady state: pokes re-run every reconcile; the operator should neither call Graph writes nor the apiserver.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -458,11 +461,13 @@ fn fingerprint(o: &impl serde::Serialize) -> String {
 
 fn print_table(s: &Settings, rows: &[Row], notes: &[String]) {
     println!(
-        "\nGraph latency {} ms, throttle ratio {} (Retry-After 1 s), {} resync rounds, idle window {} s, {} CPU cores.\n",
+        "\nGraph latency {} ms, throttle ratio {} (Retry-After 1 s), {} resync rounds, idle window {} s, \
+         --max-concurrent-reconciles {}, {} CPU cores.\n",
         s.latency.as_millis(),
         s.throttle_ratio,
         s.resyncs,
         s.idle.as_secs(),
+        s.concurrency,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     println!(

@@ -40,6 +40,7 @@ struct Args {
     leader_elect: bool,
     watch_namespaces: Vec<String>,
     label_selector: Option<String>,
+    max_concurrent_reconciles: u16,
 }
 
 fn parse_args() -> Result<Args, MainError> {
@@ -50,6 +51,7 @@ fn parse_args() -> Result<Args, MainError> {
     let mut leader = env("LEADER_ELECT").is_none_or(|v| v != "false");
     let mut watch = env("WATCH_NAMESPACES").unwrap_or_default();
     let mut selector = env("LABEL_SELECTOR");
+    let mut concurrency = env("MAX_CONCURRENT_RECONCILES");
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -70,6 +72,7 @@ fn parse_args() -> Result<Args, MainError> {
             "--label-selector" => selector = Some(value()?).filter(|v| !v.is_empty()),
             "--leader-elect" => leader = inline.as_deref() != Some("false"),
             "--no-leader-elect" => leader = false,
+            "--max-concurrent-reconciles" => concurrency = Some(value()?),
             other => return Err(MainError::Flag(other.to_string())),
         }
     }
@@ -87,6 +90,14 @@ fn parse_args() -> Result<Args, MainError> {
             .map(str::to_string)
             .collect(),
         label_selector: selector,
+        max_concurrent_reconciles: match concurrency {
+            None => Config::default().max_concurrent_reconciles,
+            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                MainError::Flag(format!(
+                    "--max-concurrent-reconciles {v}: expected a number from 1 to 65535"
+                ))
+            })?,
+        },
     })
 }
 
@@ -161,6 +172,7 @@ async fn run() -> Result<(), MainError> {
         extra_ca_pem,
         metrics,
         label_selector: args.label_selector.clone(),
+        max_concurrent_reconciles: args.max_concurrent_reconciles,
         shutdown: shutdown.clone(),
         ..Config::default()
     };

@@ -51,6 +51,8 @@ pub struct Settings {
     pub throttle_ratio: f64,
     pub resyncs: u32,
     pub idle: Duration,
+    /// The operator's --max-concurrent-reconciles.
+    pub concurrency: u16,
     pub operator_bin: PathBuf,
 }
 
@@ -83,6 +85,11 @@ impl Settings {
             throttle_ratio: env_or("BENCH_THROTTLE_RATIO", 0.02f64)?,
             resyncs: env_or("BENCH_RESYNCS", 3u32)?,
             idle: Duration::from_secs(env_or("BENCH_IDLE_SECS", 20u64)?),
+            concurrency: env_or(
+                "BENCH_CONCURRENCY",
+                entramail_operator::controller::Config::default().max_concurrent_reconciles,
+            )?
+            .max(1),
             operator_bin: std::env::var_os("BENCH_OPERATOR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_entramail-operator"))),
@@ -161,7 +168,18 @@ impl Operator {
         std::fs::write(&ca_file, ca_pem)?;
         let http = reqwest::Client::new();
         let bin = settings.operator_bin.clone();
-        match Self::spawn(&http, &bin, &[], op_ns, &ca_file, &dir.join("operator.log")).await {
+        let concurrency = settings.concurrency.to_string();
+        match Self::spawn(
+            &http,
+            &bin,
+            &[],
+            op_ns,
+            &ca_file,
+            &concurrency,
+            &dir.join("operator.log"),
+        )
+        .await
+        {
             Ok(op) => Ok(op),
             Err(e) => {
                 let me = std::env::current_exe()?;
@@ -171,6 +189,7 @@ impl Operator {
                     &[REPLICA_FLAG],
                     op_ns,
                     &ca_file,
+                    &concurrency,
                     &dir.join("replica.log"),
                 )
                 .await?;
@@ -190,6 +209,7 @@ impl Operator {
         pre: &[&str],
         op_ns: &str,
         ca_file: &std::path::Path,
+        concurrency: &str,
         log: &std::path::Path,
     ) -> Result<Self, BenchError> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -203,6 +223,7 @@ impl Operator {
             .arg("--extra-ca-file")
             .arg(ca_file)
             .args(["--metrics-bind-address", &format!("127.0.0.1:{port}")])
+            .args(["--max-concurrent-reconciles", concurrency])
             .env("KUBECONFIG", kubeconfig_path()?)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -321,6 +342,7 @@ pub async fn run_replica(args: &[String]) -> Result<(), BenchError> {
     let mut metrics_addr: SocketAddr = ([127, 0, 0, 1], 8080).into();
     let mut operator_namespace = "entramail-system".to_string();
     let mut extra_ca_pem = None;
+    let mut max_concurrent_reconciles = Config::default().max_concurrent_reconciles;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -335,6 +357,10 @@ pub async fn run_replica(args: &[String]) -> Result<(), BenchError> {
             }
             "--operator-namespace" => operator_namespace = value()?,
             "--extra-ca-file" => extra_ca_pem = Some(std::fs::read_to_string(value()?)?),
+            "--max-concurrent-reconciles" => {
+                let v = value()?;
+                max_concurrent_reconciles = v.parse().map_err(|_| BenchError::Setting(v))?;
+            }
             _ => {}
         }
     }
@@ -352,6 +378,7 @@ pub async fn run_replica(args: &[String]) -> Result<(), BenchError> {
         operator_namespace,
         extra_ca_pem,
         metrics,
+        max_concurrent_reconciles,
         ..Config::default()
     };
     controller::run(client, config).await;

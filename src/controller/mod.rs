@@ -67,6 +67,9 @@ pub struct Config {
     pub label_selector: Option<String>,
     /// Namespaces whose integrations to manage; empty = all namespaces.
     pub watch_namespaces: Vec<String>,
+    /// Reconciles running at once per integration controller (one per watched namespace, or one cluster-wide).
+    /// Bounds memory and open Graph connections when many integrations need work at the same moment.
+    pub max_concurrent_reconciles: u16,
     /// When raised, the controllers stop taking work and finish what is running.
     pub shutdown: crate::shutdown::Shutdown,
 }
@@ -85,6 +88,7 @@ impl Default for Config {
             metrics: Arc::new(Metrics::default()),
             label_selector: None,
             watch_namespaces: Vec::new(),
+            max_concurrent_reconciles: 16,
             shutdown: crate::shutdown::Shutdown::default(),
         }
     }
@@ -223,6 +227,10 @@ async fn run_integrations(ctx: Arc<Context>, selected: watcher::Config, ns: Opti
             api_in::<StatefulSet>(&client, ns),
             watcher::Config::default(),
             move |d: StatefulSet| rolling_consumers(&s2, ConsumerKind::StatefulSet, &d),
+        )
+        .with_config(
+            kube::runtime::controller::Config::default()
+                .concurrency(ctx.config.max_concurrent_reconciles),
         )
         .graceful_shutdown_on(ctx.config.shutdown.clone().requested())
         .run(integration::reconcile, integration::error_policy, ctx)
