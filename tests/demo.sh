@@ -208,7 +208,7 @@ done
 
 step "Events and metrics"
 kubectl get events -n "$ns" --field-selector involvedObject.name="$cr" \
-  -o custom-columns=COUNT:.count,REASON:.reason,MESSAGE:.message --sort-by=.lastTimestamp 2>/dev/null | tail -n 10 | indent
+  -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message --sort-by=.lastTimestamp 2>/dev/null | tail -n 10 | indent
 curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep -v '^#' | grep -i entramail | head -n 12 | indent || true
 
 step "Deleting the integration: the finalizer deletes the app registration (deletionPolicy: Delete)"

@@ -46,7 +46,8 @@ pub const DEFAULT_OVERLAP_HOURS: u64 = 1;
     doc = "A NocoBase mail integration backed by a Microsoft Entra app registration whose client secret the operator creates, stores in a Secret and rotates.",
     printcolumn(name = "Ready", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].status"#),
     printcolumn(name = "Client ID", type_ = "string", json_path = ".status.appId"),
-    printcolumn(name = "Expires", type_ = "date", json_path = ".status.currentCredential.notAfter"),
+    // "string", not "date": kubectl renders a future date as <invalid>; the RFC 3339 time is what people want here.
+    printcolumn(name = "Expires", type_ = "string", json_path = ".status.currentCredential.notAfter"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = kube::core::Rule::new("has(self.spec.secret.name) || size(self.metadata.name) <= 247")
         .message("metadata.name is too long for the default Secret name <name>-entra; set spec.secret.name"),
