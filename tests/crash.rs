@@ -21,11 +21,7 @@ use std::{
 };
 
 use chrono::{TimeDelta, Utc};
-use entramail_operator::{
-    api::{NocoBaseMailIntegration, ROTATE_ANNOTATION},
-    auth::{self, AuthMethod, Cloud, SecretText},
-    graph::{GraphClient, GraphConfig},
-};
+use entramail_operator::api::{NocoBaseMailIntegration, ROTATE_ANNOTATION};
 use futures::StreamExt;
 use graph_emulator::EmulatorHandle;
 use k8s_openapi::api::core::v1::Secret;
@@ -33,10 +29,9 @@ use kube::{
     Api, ResourceExt,
     runtime::{WatchStreamExt, watcher},
 };
-use operator::{Fx, OP_CLIENT_ID, OP_SECRET, TENANT_ID, TEST_LABEL, data, is_ready};
+use operator::{Fx, TENANT_ID, TEST_LABEL, data, is_ready};
 use serde_json::json;
 use tokio::process::{Child, Command};
-use url::Url;
 
 const SECRET: &str = "mail-entra";
 const KEY_ID_ANNOTATION: &str = "entramail.io/key-id";
@@ -343,21 +338,7 @@ async fn converged(fx: &Fx, trigger: &str, foreign: &str) -> Result<String, Stri
 
 /// A credential somebody else added to the application: must survive everything.
 async fn add_foreign(fx: &Fx, app_object_id: &str) -> String {
-    let base = Url::parse(&fx.emu.base_url()).unwrap();
-    let cloud = Cloud::Custom {
-        authority_host: base.clone(),
-        graph_endpoint: base,
-    };
-    let method = AuthMethod::ClientSecret {
-        client_id: OP_CLIENT_ID.into(),
-        secret: SecretText::new(OP_SECRET),
-    };
-    let ca = fx.emu.ca_pem();
-    let cred = auth::credential(TENANT_ID, &cloud, &method, Some(&ca)).unwrap();
-    let mut cfg = GraphConfig::new(cloud.graph_base(), cred);
-    cfg.extra_ca_pem = Some(ca);
-    let graph = GraphClient::new(cfg).unwrap();
-    graph
+    fx.operator_graph()
         .add_password(
             app_object_id,
             "added by a human",

@@ -159,17 +159,6 @@ fn pushed(o: &NocoBaseMailIntegration) -> bool {
         && pushed_key(o) == key_of(o)
 }
 
-fn live_keys(fx: &Fx, app_id: &str) -> Vec<String> {
-    fx.h.application_by_app_id(TENANT_ID, app_id)
-        .map(|a| {
-            a.password_credentials
-                .into_iter()
-                .map(|c| c.key_id)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// (type, reason, note) of the events in the fixture's namespace.
 async fn events(fx: &Fx) -> Vec<(String, String, String)> {
     kube::Api::<Event>::namespaced(fx.client.clone(), &fx.ns)
@@ -244,11 +233,11 @@ async fn provisioning_and_each_rotation_push_exactly_once() {
 
     // Pushed (and no consumers to wait for): the previous credential goes, the current one stays.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while live_keys(&fx, &app_id).contains(&k1) {
+    while fx.live_keys(&app_id).contains(&k1) {
         assert!(Instant::now() < deadline, "k1 never revoked");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(live_keys(&fx, &app_id).contains(&k2));
+    assert!(fx.live_keys(&app_id).contains(&k2));
 
     // A resync (annotation poke) and an operator restart push nothing more.
     fx.annotate("mail", "poke", "1").await;
@@ -312,7 +301,7 @@ async fn failing_push_is_reported_retried_and_holds_back_revocation() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(
-        live_keys(&fx, &app_id).contains(&k1),
+        fx.live_keys(&app_id).contains(&k1),
         "previous credential revoked before the push succeeded"
     );
     let cr = fx.integrations().get("mail").await.unwrap();
@@ -357,11 +346,11 @@ async fn failing_push_is_reported_retried_and_holds_back_revocation() {
     assert_eq!(ok.len(), 2, "one accepted push per credential: {ok:?}");
     assert_eq!(body(&ok[1])["clientSecret"], text2.as_str());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while live_keys(&fx, &app_id).contains(&k1) {
+    while fx.live_keys(&app_id).contains(&k1) {
         assert!(Instant::now() < deadline, "k1 not revoked after the push");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(live_keys(&fx, &app_id).contains(&k2));
+    assert!(fx.live_keys(&app_id).contains(&k2));
 }
 
 #[tokio::test]
@@ -386,7 +375,7 @@ async fn overlap_bounds_the_wait_for_a_push_that_never_succeeds() {
     let rotated = Instant::now();
     let k2 = key_of(&cr).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while live_keys(&fx, &app_id).contains(&k1) {
+    while fx.live_keys(&app_id).contains(&k1) {
         assert!(
             Instant::now() < deadline,
             "k1 never revoked after the overlap"
@@ -399,7 +388,7 @@ async fn overlap_bounds_the_wait_for_a_push_that_never_succeeds() {
         rotated.elapsed()
     );
     // The credential the Secret holds is never revoked, pushed or not.
-    assert!(live_keys(&fx, &app_id).contains(&k2));
+    assert!(fx.live_keys(&app_id).contains(&k2));
     let s = fx.secret("mail-entra").await.unwrap();
     assert!(fx.h.is_secret_valid(TENANT_ID, &app_id, &data(&s, "clientSecret").unwrap()));
     let cr = fx.integrations().get("mail").await.unwrap();

@@ -9,20 +9,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use entramail_operator::{
-    api::NocoBaseMailIntegration,
-    auth::{self, AuthMethod, Cloud, SecretText},
-    graph::{GraphClient, GraphConfig},
-    planner::tag,
-};
+use entramail_operator::{api::NocoBaseMailIntegration, planner::tag};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::{
     Api, ResourceExt,
     api::{DeleteParams, PostParams},
 };
-use operator::{Fx, OP_CLIENT_ID, OP_SECRET, TENANT_ID, data};
+use operator::{Fx, TENANT_ID, data};
 use serde_json::json;
-use url::Url;
 
 fn key_of(o: &NocoBaseMailIntegration) -> Option<String> {
     o.status
@@ -34,17 +28,6 @@ fn key_of(o: &NocoBaseMailIntegration) -> Option<String> {
 
 fn app_id(o: &NocoBaseMailIntegration) -> String {
     o.status.as_ref().unwrap().app_id.clone().unwrap()
-}
-
-fn live_keys(fx: &Fx, app_id: &str) -> Vec<String> {
-    fx.h.application_by_app_id(TENANT_ID, app_id)
-        .map(|a| {
-            a.password_credentials
-                .into_iter()
-                .map(|c| c.key_id)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -124,7 +107,7 @@ async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
         Some(text1.as_str())
     );
     assert!(
-        live_keys(&fx, &app).contains(&k1),
+        fx.live_keys(&app).contains(&k1),
         "old key revoked before the overlap"
     );
     assert!(
@@ -150,7 +133,7 @@ async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
     // The old credential goes only after the overlap (pods never become available in the test bed, so the
     // overlap bound applies), and the Secret drops the previous slot.
     wait_until("old key revoked", Duration::from_secs(20), || {
-        !live_keys(&fx, &app).contains(&k1)
+        !fx.live_keys(&app).contains(&k1)
     })
     .await;
     assert!(
@@ -158,7 +141,7 @@ async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
         "revoked too early: {:?}",
         rotated_at.elapsed()
     );
-    assert!(live_keys(&fx, &app).contains(&k2));
+    assert!(fx.live_keys(&app).contains(&k2));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let s = fx.secret("mail-entra").await.unwrap();
@@ -203,7 +186,7 @@ async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one()
         Some("now-1")
     );
     wait_until("k1 revoked after overlap", Duration::from_secs(20), || {
-        !live_keys(&fx, &app).contains(&k1)
+        !fx.live_keys(&app).contains(&k1)
     })
     .await;
 
@@ -224,7 +207,7 @@ async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one()
     let s = fx.secret("mail-entra").await.unwrap();
     assert!(fx.h.is_secret_valid(TENANT_ID, &app, &data(&s, "clientSecret").unwrap()));
     wait_until("k2 revoked after overlap", Duration::from_secs(20), || {
-        !live_keys(&fx, &app).contains(&k2)
+        !fx.live_keys(&app).contains(&k2)
     })
     .await;
 
@@ -248,7 +231,7 @@ async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one()
         .await;
     let s = fx.secret("mail-entra").await.unwrap();
     assert!(fx.h.is_secret_valid(TENANT_ID, &app, &data(&s, "clientSecret").unwrap()));
-    assert_eq!(live_keys(&fx, &app), vec![key_of(&cr).unwrap()]);
+    assert_eq!(fx.live_keys(&app), vec![key_of(&cr).unwrap()]);
 }
 
 #[tokio::test]
@@ -269,20 +252,7 @@ async fn orphan_from_a_crash_is_revoked_foreign_credentials_are_not() {
 
     // Behind the operator's back: a credential tagged with this CR's UID (as if we crashed after addPassword)
     // and one somebody else created.
-    let base = Url::parse(&fx.emu.base_url()).unwrap();
-    let cloud = Cloud::Custom {
-        authority_host: base.clone(),
-        graph_endpoint: base,
-    };
-    let method = AuthMethod::ClientSecret {
-        client_id: OP_CLIENT_ID.into(),
-        secret: SecretText::new(OP_SECRET),
-    };
-    let ca = fx.emu.ca_pem();
-    let cred = auth::credential(TENANT_ID, &cloud, &method, Some(&ca)).unwrap();
-    let mut cfg = GraphConfig::new(cloud.graph_base(), cred);
-    cfg.extra_ca_pem = Some(ca);
-    let graph = GraphClient::new(cfg).unwrap();
+    let graph = fx.operator_graph();
     let end = Utc::now() + TimeDelta::hours(1);
     let orphan = graph
         .add_password(&obj_id, &tag::credential_tag(&cr.uid().unwrap(), 7), end)
@@ -296,10 +266,10 @@ async fn orphan_from_a_crash_is_revoked_foreign_credentials_are_not() {
     fx.start_operator();
     let orphan_key = orphan.credential.key_id.clone();
     wait_until("orphan revoked", Duration::from_secs(30), || {
-        !live_keys(&fx, &app).contains(&orphan_key)
+        !fx.live_keys(&app).contains(&orphan_key)
     })
     .await;
-    let keys = live_keys(&fx, &app);
+    let keys = fx.live_keys(&app);
     assert!(keys.contains(&k1), "current credential must stay");
     assert!(
         keys.contains(&foreign.credential.key_id),

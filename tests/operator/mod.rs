@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use entramail_operator::{
     api::{EntraTenant, NocoBaseMailIntegration},
+    auth::{self, AuthMethod, Cloud, SecretText},
     controller::{self, Config},
-    graph::RetryPolicy,
+    graph::{GraphClient, GraphConfig, RetryPolicy},
     planner::backoff::Backoff,
 };
 use graph_emulator::{Emulator, EmulatorHandle};
@@ -248,6 +249,37 @@ impl Fx {
 
     pub async fn secret(&self, name: &str) -> Option<Secret> {
         self.secrets().get_opt(name).await.unwrap()
+    }
+
+    /// A Graph client with the operator's own credential, for changes made behind the operator's back.
+    pub fn operator_graph(&self) -> GraphClient {
+        let base = url::Url::parse(&self.emu.base_url()).unwrap();
+        let cloud = Cloud::Custom {
+            authority_host: base.clone(),
+            graph_endpoint: base,
+        };
+        let method = AuthMethod::ClientSecret {
+            client_id: OP_CLIENT_ID.into(),
+            secret: SecretText::new(OP_SECRET),
+        };
+        let ca = self.emu.ca_pem();
+        let cred = auth::credential(TENANT_ID, &cloud, &method, Some(&ca)).unwrap();
+        let mut cfg = GraphConfig::new(cloud.graph_base(), cred);
+        cfg.extra_ca_pem = Some(ca);
+        GraphClient::new(cfg).unwrap()
+    }
+
+    /// keyIds of the application's password credentials as Entra (the emulator) has them now.
+    pub fn live_keys(&self, app_id: &str) -> Vec<String> {
+        self.h
+            .application_by_app_id(TENANT_ID, app_id)
+            .map(|a| {
+                a.password_credentials
+                    .into_iter()
+                    .map(|c| c.key_id)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
