@@ -14,7 +14,7 @@ use kube::{
     api::{Patch, PatchParams},
     runtime::{
         controller::Action,
-        events::{Event, EventType},
+        events::{Event, EventType, Recorder},
         finalizer::{self, finalizer},
     },
 };
@@ -146,7 +146,11 @@ async fn publish(
         action: reason.into(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &cr.object_ref(&())).await {
+    // A Recorder per event: kube's Recorder keeps every event it published for minutes, to fold repeats into a
+    // series; at a thousand integrations that cache was a large share of the operator's memory, and repeats are
+    // already avoided here (a failure is published once, not per retry).
+    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    if let Err(e) = recorder.publish(&ev, &cr.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "cannot publish event");
     }
 }

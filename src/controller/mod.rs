@@ -24,7 +24,7 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
-        events::{Recorder, Reporter},
+        events::Reporter,
         reflector::{self, ObjectRef, Store},
         watcher::{self, watcher},
     },
@@ -98,7 +98,8 @@ impl Default for Config {
 pub struct Context {
     pub client: Client,
     pub config: Config,
-    pub recorder: Recorder,
+    /// Who publishes events (see `integration::publish`: one `Recorder` per event).
+    pub reporter: Reporter,
     pub metrics: Arc<Metrics>,
     /// Graph client per tenant name, with the cache key (tenant uid/generation/credential resourceVersion).
     graphs: Mutex<HashMap<String, (String, GraphClient)>>,
@@ -108,18 +109,15 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, config: Config) -> Self {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: config.reporter.clone(),
-                instance: std::env::var("POD_NAME").ok(),
-            },
-        );
+        let reporter = Reporter {
+            controller: config.reporter.clone(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
         Self {
             metrics: config.metrics.clone(),
             client,
             config,
-            recorder,
+            reporter,
             graphs: Mutex::default(),
             failures: std::sync::Mutex::default(),
         }
