@@ -196,13 +196,13 @@ async fn run_integrations(ctx: Arc<Context>, selected: watcher::Config, ns: Opti
         secret::MANAGED_BY
     ));
     // The cache keeps objects without managedFields: nothing reads them (reconciles GET the live object), and at
-    // a thousand integrations they were the largest part of the operator's memory.
+    // a thousand integrations they were the largest part of the operator's memory. No backoff of its own: the
+    // controller's trigger_backoff already covers this stream.
     let (reader, writer) = reflector::store();
     let integrations = watcher(
         api_in::<NocoBaseMailIntegration>(&client, ns),
         selected.clone(),
     )
-    .backoff(watch_backoff::WatchBackoff::default())
     .modify(|i: &mut NocoBaseMailIntegration| i.managed_fields_mut().clear())
     .reflect(writer)
     .applied_objects();
