@@ -132,16 +132,17 @@ async fn minimal_integration_gets_documented_defaults() {
         spec.secret.keys.previous_client_secret,
         "previousClientSecret"
     );
-    assert_eq!(
-        spec.secret.renew_before(),
-        spec.secret.lifetime.as_std() / 3
-    );
+    assert_eq!(spec.secret.renew_before, None);
+    assert_eq!(spec.secret.renew_before_percentage, None);
     assert_eq!(spec.rotation.overlap.as_str(), "1h");
     assert!(spec.rotation.consumers.is_empty());
+    // No schema default: a created app gets the personal-account audience, an adopted one keeps its own.
+    assert_eq!(spec.application.sign_in_audience, None);
     assert_eq!(
-        spec.application.sign_in_audience,
+        spec.application.created_app_audience(),
         SignInAudience::AzureAdAndPersonalMicrosoftAccount
     );
+    assert!(spec.delivery.acknowledgement_required());
     assert!(!spec.application.admin_consent);
     assert_eq!(spec.deletion_policy, None);
     assert_eq!(spec.deletion_policy(), DeletionPolicy::Delete);
@@ -245,8 +246,8 @@ async fn full_integration_round_trips_unchanged() {
         ConsumerKind::StatefulSet
     );
     assert_eq!(
-        got.spec.secret.renew_before(),
-        std::time::Duration::from_secs(720 * 3600)
+        got.spec.secret.renew_before.as_ref().map(|d| d.as_std()),
+        Some(std::time::Duration::from_secs(720 * 3600))
     );
     assert_eq!(got.spec.delegated_scopes().len(), 7);
     assert_eq!(

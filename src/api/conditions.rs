@@ -12,15 +12,18 @@ pub const APPLICATION_READY: &str = "ApplicationReady";
 pub const CREDENTIAL_READY: &str = "CredentialReady";
 /// The Kubernetes Secret holds the current credential.
 pub const SECRET_SYNCED: &str = "SecretSynced";
-/// Consumers were restarted (or pushed to) after the last credential change.
+/// Consumer workloads were restarted after the last credential change and rolled out.
 pub const CONSUMERS_UPDATED: &str = "ConsumersUpdated";
 /// The referenced EntraTenant exists, is Ready and allows this namespace.
 pub const TENANT_READY: &str = "TenantReady";
 /// Tenant-wide admin consent was granted (only when `adminConsent: true`).
 pub const ADMIN_CONSENT_GRANTED: &str = "AdminConsentGranted";
-/// The current credential was pushed to NocoBase's API (only with `rotation.nocobasePush`). Its failure does not
-/// make Ready false: the Secret still holds the right credential.
-pub const NOCOBASE_PUSHED: &str = "NocoBasePushed";
+/// The new client secret proved that it authenticates (a token request) before it went into the Secret.
+pub const CREDENTIAL_VERIFIED: &str = "CredentialVerified";
+/// Every configured delivery (NocoBase API read-back, consumers' rollout, a person's acknowledgement) confirmed
+/// the credential the Secret holds. False does not make Ready false: the Secret still holds the right credential;
+/// it holds back the revocation of the previous one.
+pub const DELIVERED: &str = "Delivered";
 
 /// Kubernetes-style condition status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

@@ -1,6 +1,6 @@
 //! `NocoBaseMailIntegration`: one Entra app registration + client secret for NocoBase's email manager.
 
-use std::{collections::BTreeMap, time::Duration as StdDuration};
+use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     conditions::Condition,
+    delivery::{DeliverySpec, DeliveryStatus},
     duration::GoDuration,
     scopes::{ExtraScope, GraphScope, delegated_scopes},
     validation::{
@@ -25,6 +26,9 @@ pub const DEFAULT_SECRET_SUFFIX: &str = "-entra";
 pub const DEFAULT_LIFETIME_HOURS: u64 = 4320;
 /// Longest credential lifetime accepted: 2 years (Entra's own default maximum).
 pub const MAX_LIFETIME_HOURS: u64 = 17520;
+/// Longest displayName Entra accepts for apps that allow personal Microsoft accounts (entra-docs
+/// supported-accounts-validation; docs/entra.md). Applied to every app so that changing the audience later works.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 120;
 /// Default overlap during which the previous credential stays valid.
 pub const DEFAULT_OVERLAP_HOURS: u64 = 1;
 
@@ -66,9 +70,15 @@ pub struct NocoBaseMailIntegrationSpec {
     #[serde(default)]
     pub secret: SecretSpec,
 
-    /// How credential changes are rolled out to NocoBase.
+    /// How credential changes are rolled out to workloads that read the Secret, and how long the previous
+    /// client secret is kept at least.
     #[serde(default)]
     pub rotation: RotationSpec,
+
+    /// How each new client secret reaches NocoBase (its HTTP API, or a person) and what confirms it. The previous
+    /// client secret is revoked only after every configured confirmation.
+    #[serde(default)]
+    pub delivery: DeliverySpec,
 
     /// What happens to the app registration when this resource is deleted (see DeletionPolicy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,16 +103,19 @@ pub struct TenantRef {
         .message("existingAppId is immutable once set"),
 )]
 pub struct ApplicationSpec {
-    /// Display name of the app registration in Entra. Default: "NocoBase mail (<namespace>/<name>)".
+    /// Display name of the app registration in Entra, at most 120 characters (Entra's limit for apps that allow
+    /// personal Microsoft accounts). Default: "NocoBase mail (<namespace>/<name>)", cut to 120 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 120))]
     pub display_name: Option<String>,
 
     /// Which accounts may sign in: AzureADMyOrg (this tenant only), AzureADMultipleOrgs (any Entra tenant),
-    /// AzureADandPersonalMicrosoftAccount (any Entra tenant and personal Outlook.com accounts; the default),
-    /// PersonalMicrosoftAccount (personal accounts only).
-    #[serde(default)]
-    pub sign_in_audience: SignInAudience,
+    /// AzureADandPersonalMicrosoftAccount (any Entra tenant and personal Outlook.com accounts; the default for apps
+    /// the operator creates), PersonalMicrosoftAccount (personal accounts only). Personal-account audiences allow at
+    /// most 2 client secrets per app and are not available in the US Government and China clouds. An adopted app
+    /// (existingAppId) keeps its audience unless this is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_audience: Option<SignInAudience>,
 
     /// Redirect URIs registered on the app (web platform). Each must be https://, except http://localhost
     /// and http://127.0.0.1 for local testing. Combined with the one derived from nocobaseOrigin.
@@ -157,6 +170,15 @@ pub enum SignInAudience {
 }
 
 impl SignInAudience {
+    /// Whether personal Microsoft accounts may sign in: Entra then requires api.requestedAccessTokenVersion 2,
+    /// allows at most 2 client secrets and no national cloud (docs/entra.md "Personal-account audiences").
+    pub fn allows_personal_accounts(self) -> bool {
+        matches!(
+            self,
+            Self::AzureAdAndPersonalMicrosoftAccount | Self::PersonalMicrosoftAccount
+        )
+    }
+
     /// The value Graph uses.
     pub fn as_graph_str(self) -> &'static str {
         match self {
@@ -244,18 +266,6 @@ impl SecretSpec {
             .clone()
             .unwrap_or_else(|| format!("{cr_name}{DEFAULT_SECRET_SUFFIX}"))
     }
-
-    /// How long before `notAfter` to renew: renewBefore, else the percentage of lifetime, else 1/3 of lifetime.
-    pub fn renew_before(&self) -> StdDuration {
-        let lifetime = self.lifetime.as_std();
-        if let Some(rb) = &self.renew_before {
-            return rb.as_std();
-        }
-        match self.renew_before_percentage {
-            Some(p) => lifetime.mul_f64(f64::from(p.clamp(1, 99)) / 100.0),
-            None => lifetime / 3,
-        }
-    }
 }
 
 /// Keys inside the Secret. Each must be a valid Secret key (letters, digits, '-', '_', '.').
@@ -316,30 +326,29 @@ impl Default for SecretKeys {
     }
 }
 
-/// How a new credential reaches NocoBase.
+/// How a new credential reaches workloads that read the Secret, and how long the previous one is kept at least.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("!has(self.nocobasePush)")
+    .message("rotation.nocobasePush was removed (it could not reach NocoBase's API): use spec.delivery.nocobase with variables or record"))]
 pub struct RotationSpec {
-    /// How long the previous client secret stays valid after the Secret switched to the new one (Go duration,
-    /// default "1h", at most "720h"), so that running NocoBase pods keep working until they restart.
+    /// Minimum time the previous client secret stays valid after the Secret switched to the new one (Go duration,
+    /// default "1h", at most "720h"). It is a floor, not a deadline: the previous secret is revoked only once
+    /// every delivery (spec.delivery, consumers) confirmed the new one; unconfirmed, it simply expires.
     #[serde(default = "default_overlap")]
     #[x_kube(validation = kube::core::Rule::new("duration(self) <= duration('720h')").message("overlap must be at most 720h (30 days)"))]
     pub overlap: GoDuration,
 
-    /// Workloads in this namespace to rollout-restart after the credential changed (NocoBase reads the
-    /// secret at start-up). The previous secret is revoked only after they have rolled out.
+    /// Workloads in this namespace that read the Secret (env or files): rollout-restarted after the credential
+    /// changed; their finished rollout confirms the delivery. NocoBase's email manager does not read the Secret.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["kind", "name"]))]
     pub consumers: Vec<ConsumerRef>,
 
-    /// Optional, off unless set: push each new client secret to NocoBase's HTTP API. Once the Secret holds a new
-    /// credential (first provisioning and every rotation) the operator sends
-    /// `POST <url>/api/<resource>:<action>` with `Authorization: Bearer <API key>` and the rendered bodyTemplate,
-    /// once per credential (status.pushedKeyId). The result is the NocoBasePushed condition; failures are retried
-    /// with backoff and raise a Warning event but do not make Ready false. The previous client secret is revoked
-    /// only after a successful push (and the consumers' rollout), or when the overlap ends.
+    /// Removed; kept in the schema only so that old manifests are rejected with a message instead of pruned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nocobase_push: Option<NocoBasePush>,
+    #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+    pub nocobase_push: Option<serde_json::Value>,
 }
 
 impl Default for RotationSpec {
@@ -373,70 +382,6 @@ pub enum ConsumerKind {
     StatefulSet,
 }
 
-/// Default body of the NocoBase push (see NocoBasePush.bodyTemplate).
-pub const DEFAULT_PUSH_BODY_TEMPLATE: &str =
-    r#"{"clientId":"{{clientId}}","clientSecret":"{{clientSecret}}"}"#;
-
-/// Pattern of a NocoBase resource or action name (letters, digits, '.', '_', '-').
-pub const NOCOBASE_NAME_REGEX: &str = "^[A-Za-z0-9._-]+$";
-
-/// An HTTP call to NocoBase's API after each credential change (off unless set): once the Secret holds a new
-/// client secret (first provisioning and every rotation), the operator sends
-/// `POST <url>/api/<resource>:<action>` with `Authorization: Bearer <API key>`, `Content-Type: application/json`
-/// and the rendered bodyTemplate, once per credential (status.pushedKeyId records which one). The result is the
-/// NocoBasePushed condition; failures are retried with backoff and reported as Warning events, but do not make
-/// Ready false (the Secret is still correct). While the push has not succeeded the previous client secret is kept,
-/// at most until spec.rotation.overlap ends. Changing these fields does not push the current credential again;
-/// annotate the resource with entramail.io/rotate to push a fresh one.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct NocoBasePush {
-    /// Base URL of NocoBase as seen from the operator, http:// or https://, e.g. the in-cluster Service
-    /// http://nocobase.nocobase.svc:13000 (a path prefix is kept; "/api/<resource>:<action>" is appended).
-    /// https:// endpoints must present a certificate trusted by the operator (system roots plus its extra CA).
-    #[schemars(length(min = 1, max = 256))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('^https?://[^ /?#]+[^ ?#]*$')").message("nocobasePush.url must be an http:// or https:// URL without spaces, query or fragment"))]
-    pub url: String,
-    /// Secret (in this namespace) and key holding a NocoBase API key (Settings → API keys), sent as a bearer
-    /// token. If the Secret or key is missing, NocoBasePushed is False with reason ApiKeyMissing.
-    pub api_key_secret_ref: SecretKeySelector,
-    /// NocoBase resource to call, e.g. "emailSettings" (letters, digits, '.', '_', '-').
-    #[schemars(length(min = 1, max = 128))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('".to_owned() + NOCOBASE_NAME_REGEX + "')").message("nocobasePush.resource may only contain letters, digits, '.', '_' and '-'"))]
-    pub resource: String,
-    /// Action on the resource, e.g. "update" (letters, digits, '.', '_', '-').
-    #[schemars(length(min = 1, max = 64))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('".to_owned() + NOCOBASE_NAME_REGEX + "')").message("nocobasePush.action may only contain letters, digits, '.', '_' and '-'"))]
-    pub action: String,
-    /// JSON request body. The placeholders {{clientId}}, {{clientSecret}}, {{tenantId}} and {{expiresAt}}
-    /// (RFC 3339) are replaced by the values JSON-escaped, so put them inside JSON strings. The result must be
-    /// valid JSON, else NocoBasePushed is False with reason PushTemplateInvalid. Default:
-    /// {"clientId":"{{clientId}}","clientSecret":"{{clientSecret}}"}.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 2, max = 8192))]
-    pub body_template: Option<String>,
-}
-
-impl NocoBasePush {
-    /// bodyTemplate, or the default.
-    pub fn body_template(&self) -> &str {
-        self.body_template
-            .as_deref()
-            .unwrap_or(DEFAULT_PUSH_BODY_TEMPLATE)
-    }
-}
-
-/// A key in a Secret.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-pub struct SecretKeySelector {
-    /// Secret name.
-    #[schemars(length(min = 1, max = 253))]
-    pub name: String,
-    /// Key within the Secret.
-    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_REGEX))]
-    pub key: String,
-}
-
 /// What happens to the app registration when this resource is deleted. Delete removes it from Entra
 /// (and with it every credential). Orphan leaves the app registration and only revokes the client secrets
 /// the operator minted. Default: Delete, or Orphan when application.existingAppId is set (an adopted app
@@ -468,10 +413,19 @@ impl NocoBaseMailIntegrationSpec {
 
 impl ApplicationSpec {
     /// displayName, or "NocoBase mail (<namespace>/<name>)".
+    /// The default is cut to [`MAX_DISPLAY_NAME_CHARS`] (Entra's limit for personal-account audiences).
     pub fn display_name(&self, namespace: &str, name: &str) -> String {
-        self.display_name
-            .clone()
-            .unwrap_or_else(|| format!("NocoBase mail ({namespace}/{name})"))
+        self.display_name.clone().unwrap_or_else(|| {
+            format!("NocoBase mail ({namespace}/{name})")
+                .chars()
+                .take(MAX_DISPLAY_NAME_CHARS)
+                .collect()
+        })
+    }
+
+    /// signInAudience for an app the operator creates (default: AzureADandPersonalMicrosoftAccount).
+    pub fn created_app_audience(&self) -> SignInAudience {
+        self.sign_in_audience.unwrap_or_default()
     }
 
     /// redirectUris plus `<nocobaseOrigin>/admin/settings/mail/oauth2`, without duplicates, in that order.
@@ -497,8 +451,8 @@ pub struct NocoBaseMailIntegrationStatus {
     /// The metadata.generation last fully reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, TenantReady, ApplicationReady, CredentialReady, SecretSynced, ConsumersUpdated, AdminConsentGranted,
-    /// NocoBasePushed (only with spec.rotation.nocobasePush; a failed push does not make Ready false).
+    /// Ready, TenantReady, ApplicationReady, CredentialReady, CredentialVerified, SecretSynced, ConsumersUpdated,
+    /// AdminConsentGranted, Delivered (a pending or failed delivery does not make Ready false).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -524,15 +478,19 @@ pub struct NocoBaseMailIntegrationStatus {
     /// Consecutive failed attempts (drives back-off); reset on success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_attempts: Option<i32>,
+    /// After a failure: no new attempt before this time unless the spec or an annotation changes (survives
+    /// operator restarts, so a restart does not retry every failing integration at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_after: Option<Time>,
     /// The last value of the entramail.io/rotate annotation that was acted upon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_rotation_trigger: Option<String>,
     /// Name of the Secret holding the credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
-    /// keyId of the client secret last pushed to NocoBase successfully (spec.rotation.nocobasePush).
+    /// What each NocoBase delivery target confirmed (spec.delivery.nocobase).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pushed_key_id: Option<String>,
+    pub delivery: Option<DeliveryStatus>,
     /// Directory (tenant) ID the app lives in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
@@ -569,7 +527,7 @@ pub struct PreviousCredentialStatus {
     /// Expiry (endDateTime).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<Time>,
-    /// Earliest time it will be revoked (Secret switch + overlap, once consumers rolled out).
+    /// Earliest time it will be revoked (Secret switch + overlap), once every delivery confirmed its successor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoke_after: Option<Time>,
 }
@@ -594,17 +552,18 @@ mod tests {
         assert_eq!(spec.secret, SecretSpec::default());
         assert_eq!(
             spec.secret.lifetime.as_std(),
-            StdDuration::from_secs(180 * 24 * 3600)
+            std::time::Duration::from_secs(180 * 24 * 3600)
         );
         assert_eq!(
             spec.secret.keys.previous_client_secret,
             "previousClientSecret"
         );
-        assert_eq!(spec.rotation.overlap.as_std(), StdDuration::from_secs(3600));
         assert_eq!(
-            spec.application.sign_in_audience.as_graph_str(),
-            "AzureADandPersonalMicrosoftAccount"
+            spec.rotation.overlap.as_std(),
+            std::time::Duration::from_secs(3600)
         );
+        assert_eq!(spec.application.sign_in_audience, None);
+        assert!(spec.delivery.acknowledgement_required());
         assert!(!spec.application.admin_consent);
         assert_eq!(spec.secret.secret_name("mail"), "mail-entra");
         assert_eq!(
@@ -627,8 +586,14 @@ mod tests {
             serde_json::to_value(RotationSpec::default()).unwrap()
         );
         assert_eq!(
-            spec["application"]["properties"]["signInAudience"]["default"],
-            "AzureADandPersonalMicrosoftAccount"
+            spec["delivery"]["default"],
+            serde_json::to_value(crate::api::DeliverySpec::default()).unwrap()
+        );
+        // No schema default: an adopted app keeps its audience unless the spec names one.
+        assert!(
+            spec["application"]["properties"]["signInAudience"]
+                .get("default")
+                .is_none()
         );
     }
 
@@ -639,27 +604,12 @@ mod tests {
             json["application"],
             json!({
                 "nocobaseOrigin": "https://nocobase.example.com/",
-                "signInAudience": "AzureADandPersonalMicrosoftAccount",
                 "adminConsent": false,
             })
         );
         assert!(json.get("deletionPolicy").is_none());
         let back: NocoBaseMailIntegrationSpec = serde_json::from_value(json).unwrap();
         assert_eq!(back, minimal());
-    }
-
-    #[test]
-    fn renew_before_variants() {
-        let mut s = SecretSpec {
-            lifetime: "900h".parse().unwrap(),
-            ..SecretSpec::default()
-        };
-        assert_eq!(s.renew_before(), StdDuration::from_secs(300 * 3600));
-        s.renew_before_percentage = Some(10);
-        assert_eq!(s.renew_before(), StdDuration::from_secs(90 * 3600));
-        s.renew_before_percentage = None;
-        s.renew_before = Some("48h".parse().unwrap());
-        assert_eq!(s.renew_before(), StdDuration::from_secs(48 * 3600));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Custom resource types of the `entramail.io/v1alpha1` API and the constants that go with them.
 
 pub mod conditions;
+pub mod delivery;
 pub mod duration;
 pub mod integration;
 pub mod manifests;
@@ -11,6 +12,7 @@ pub mod validation;
 pub use conditions::{
     Condition, ConditionStatus, find_condition, is_condition_true, merge_conditions, set_condition,
 };
+pub use delivery::*;
 pub use duration::GoDuration;
 pub use integration::*;
 pub use scopes::{ExtraScope, GRAPH_RESOURCE_APP_ID, GraphScope, REQUIRED_SCOPES};

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::error::Result;
 use crate::{
     api::{ConsumerKind, ConsumerRef},
-    planner::rotation::Consumers,
+    planner::delivery::Confirmation,
 };
 
 /// Pod-template annotation bumped to restart a workload (same mechanism as `kubectl rollout restart`).
@@ -52,9 +52,9 @@ pub async fn restart(
     Ok(done)
 }
 
-/// Whether all existing consumers finished rolling out their latest template.
-pub async fn rollout(client: &Client, ns: &str, consumers: &[ConsumerRef]) -> Result<Consumers> {
-    let mut any = false;
+/// Whether all existing consumers finished rolling out their latest template (missing ones will read the new
+/// Secret when they are created, so they count as confirmed).
+pub async fn rollout(client: &Client, ns: &str, consumers: &[ConsumerRef]) -> Result<Confirmation> {
     for c in consumers {
         let done = match c.kind {
             ConsumerKind::Deployment => {
@@ -87,17 +87,12 @@ pub async fn rollout(client: &Client, ns: &str, consumers: &[ConsumerRef]) -> Re
                     && st.current_revision == st.update_revision
             }
         };
-        any = true;
         if !done {
             tracing::debug!(consumer = %c.name, "consumer still rolling out");
-            return Ok(Consumers::Progressing);
+            return Ok(Confirmation::Pending);
         }
     }
-    Ok(if any {
-        Consumers::RolledOut
-    } else {
-        Consumers::NotConfigured
-    })
+    Ok(Confirmation::Confirmed)
 }
 
 /// Names for messages.

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use super::push::PushError;
 use crate::{auth::AuthError, graph::GraphError};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +28,12 @@ pub enum Error {
     MissingField(&'static str),
     #[error("finalizer: {0}")]
     Finalizer(String),
-    #[error(transparent)]
-    Push(#[from] PushError),
+    #[error("the new client secret {key_id} did not authenticate within {waited_secs}s: {message}")]
+    NotVerified {
+        key_id: String,
+        waited_secs: u64,
+        message: String,
+    },
 }
 
 impl Error {
@@ -47,7 +50,23 @@ impl Error {
             Self::InvalidSpec(_) => "InvalidSpec",
             Self::MissingField(_) => "InvalidObject",
             Self::Finalizer(_) => "FinalizerFailed",
-            Self::Push(e) => e.reason(),
+            Self::NotVerified { .. } => "CredentialNotVerified",
+        }
+    }
+
+    /// Whether retrying can fix this by itself (replication, throttling, outages) or a person must act (policy,
+    /// permission, configuration); permanent failures back off up to an hour.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Graph(g) => g.is_permanent(),
+            Self::Kube(_) | Self::TenantNotFound(_) | Self::NotVerified { .. } => false,
+            Self::Auth(_)
+            | Self::TenantConfig { .. }
+            | Self::NamespaceNotAllowed { .. }
+            | Self::AdoptedAppNotFound(_)
+            | Self::InvalidSpec(_)
+            | Self::MissingField(_) => true,
+            Self::Finalizer(_) => false,
         }
     }
 

@@ -50,6 +50,10 @@ pub struct IntegrationState {
     pub not_after: Option<i64>,
     /// Unix seconds of the planned renewal.
     pub renewal_time: Option<i64>,
+    /// The Delivered condition is False (a person or NocoBase has not confirmed the current client secret).
+    pub delivery_pending: bool,
+    /// Unix seconds of the earliest expiry among previous client secrets kept for an unconfirmed delivery.
+    pub previous_not_after: Option<i64>,
 }
 
 type HistogramFamily = Family<ControllerLabels, Histogram, fn() -> Histogram>;
@@ -69,6 +73,8 @@ pub struct Metrics {
     pub credential_not_after: Family<IntegrationLabels, Gauge>,
     pub credential_renewal_time: Family<IntegrationLabels, Gauge>,
     pub integration_ready: Family<IntegrationLabels, Gauge>,
+    pub delivery_pending: Family<IntegrationLabels, Gauge>,
+    pub previous_not_after: Family<IntegrationLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -82,6 +88,8 @@ impl Default for Metrics {
         let credential_not_after = Family::<IntegrationLabels, Gauge>::default();
         let credential_renewal_time = Family::<IntegrationLabels, Gauge>::default();
         let integration_ready = Family::<IntegrationLabels, Gauge>::default();
+        let delivery_pending = Family::<IntegrationLabels, Gauge>::default();
+        let previous_not_after = Family::<IntegrationLabels, Gauge>::default();
         registry.register("reconciles", "Reconciliations run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -118,6 +126,16 @@ impl Default for Metrics {
             "1 when the integration's Ready condition is True, else 0",
             integration_ready.clone(),
         );
+        registry.register(
+            "delivery_pending",
+            "1 while the integration's current client secret is not confirmed delivered (Delivered=False), else 0",
+            delivery_pending.clone(),
+        );
+        registry.register(
+            "previous_credential_not_after_seconds",
+            "Expiry (unix seconds) of the earliest previous client secret kept until the delivery of its successor is confirmed",
+            previous_not_after.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -128,6 +146,8 @@ impl Default for Metrics {
             credential_not_after,
             credential_renewal_time,
             integration_ready,
+            delivery_pending,
+            previous_not_after,
         }
     }
 }
@@ -170,6 +190,10 @@ impl Metrics {
             .set(i64::from(state.ready));
         set_or_remove(&self.credential_not_after, &labels, state.not_after);
         set_or_remove(&self.credential_renewal_time, &labels, state.renewal_time);
+        self.delivery_pending
+            .get_or_create(&labels)
+            .set(i64::from(state.delivery_pending));
+        set_or_remove(&self.previous_not_after, &labels, state.previous_not_after);
     }
 
     /// Drops every per-integration series (the CR is being deleted).
@@ -181,6 +205,8 @@ impl Metrics {
         self.integration_ready.remove(&labels);
         self.credential_not_after.remove(&labels);
         self.credential_renewal_time.remove(&labels);
+        self.delivery_pending.remove(&labels);
+        self.previous_not_after.remove(&labels);
     }
 
     /// Text exposition format.
@@ -263,6 +289,8 @@ mod tests {
                 ready: true,
                 not_after: Some(1_900_000_000),
                 renewal_time: Some(1_800_000_000),
+                delivery_pending: true,
+                previous_not_after: Some(1_850_000_000),
             },
         );
         let g = GraphRequestMetrics(Arc::new(Metrics::default()));
@@ -296,6 +324,14 @@ mod tests {
             &m,
             r#"entramail_integration_ready{namespace="mail",name="nb"} 1"#
         ));
+        assert!(has(
+            &m,
+            r#"entramail_delivery_pending{namespace="mail",name="nb"} 1"#
+        ));
+        assert!(has(
+            &m,
+            r#"entramail_previous_credential_not_after_seconds{namespace="mail",name="nb"} 1850000000"#
+        ));
         // An unused counter still shows 0, so increase() alerts have a series from the start.
         assert!(has(&m, "entramail_graph_throttled_total 0"));
         assert!(has(&g.0, "entramail_graph_throttled_total 1"));
@@ -315,6 +351,7 @@ mod tests {
                 ready: true,
                 not_after: Some(5),
                 renewal_time: Some(4),
+                ..Default::default()
             },
         );
         m.record_integration("mail", "nb", IntegrationState::default());

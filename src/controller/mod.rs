@@ -6,7 +6,6 @@ pub mod error;
 pub mod http;
 pub mod integration;
 pub mod metrics;
-pub mod push;
 pub mod secret;
 pub mod tenant;
 pub mod time;
@@ -56,6 +55,9 @@ pub struct Config {
     pub consistency_grace: Duration,
     /// Retries inside one Graph call (throttling, 5xx, replication lag).
     pub graph_retry: RetryPolicy,
+    /// How long a just-minted client secret may take to authenticate (Entra replicates new secrets) before the
+    /// attempt counts as failed.
+    pub verify_timeout: Duration,
     /// How often a Ready tenant re-checks that a token is still obtainable.
     pub tenant_recheck: Duration,
     /// Event reporter (controller name).
@@ -83,6 +85,7 @@ impl Default for Config {
             min_requeue: Duration::from_secs(1),
             consistency_grace: Duration::from_secs(300),
             graph_retry: RetryPolicy::default(),
+            verify_timeout: Duration::from_secs(120),
             tenant_recheck: Duration::from_secs(3600),
             reporter: "entramail-operator".into(),
             metrics: Arc::new(Metrics::default()),
@@ -103,8 +106,6 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Graph client per tenant name, with the cache key (tenant uid/generation/credential resourceVersion).
     graphs: Mutex<HashMap<String, (String, GraphClient)>>,
-    /// Consecutive failures per object UID (drives backoff).
-    failures: std::sync::Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
@@ -119,22 +120,7 @@ impl Context {
             config,
             reporter,
             graphs: Mutex::default(),
-            failures: std::sync::Mutex::default(),
         }
-    }
-
-    pub(crate) fn bump_failures(&self, uid: &str) -> u32 {
-        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let n = f.entry(uid.to_string()).or_insert(0);
-        *n = n.saturating_add(1);
-        *n
-    }
-
-    pub(crate) fn reset_failures(&self, uid: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(uid);
     }
 }
 
@@ -169,7 +155,11 @@ fn tenant_error_policy(_t: Arc<EntraTenant>, err: &Error, ctx: Arc<Context>) -> 
     Action::requeue(
         ctx.config
             .backoff
-            .delay(3, err.retry_after())
+            .delay(
+                3,
+                err.retry_after(),
+                crate::planner::backoff::Persistence::Transient,
+            )
             .max(ctx.config.min_requeue),
     )
 }

@@ -105,7 +105,7 @@ async fn auth_method(ctx: &Context, tenant: &EntraTenant) -> Result<(auth::AuthM
     })
 }
 
-fn cloud(tenant: &EntraTenant) -> Result<Cloud> {
+pub(crate) fn cloud(tenant: &EntraTenant) -> Result<Cloud> {
     Ok(match tenant.spec.cloud {
         api::Cloud::AzurePublic => Cloud::AzurePublic,
         api::Cloud::AzureUsGovernment => Cloud::AzureUSGovernment,
@@ -124,7 +124,7 @@ fn cloud(tenant: &EntraTenant) -> Result<Cloud> {
 }
 
 /// CA certificates to trust: the operator's (tests: the emulator's) plus the tenant's caBundle.
-fn extra_ca(ctx: &Context, tenant: &EntraTenant) -> Option<String> {
+pub(crate) fn extra_ca(ctx: &Context, tenant: &EntraTenant) -> Option<String> {
     let parts: Vec<&str> = [
         ctx.config.extra_ca_pem.as_deref(),
         tenant.spec.ca_bundle.as_deref(),

@@ -93,6 +93,17 @@ impl GraphError {
         }
     }
 
+    /// A failure retrying cannot fix by itself: a policy, a permission, a bad request.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Api { status, .. } => {
+                matches!(status, 400 | 401 | 403) && !self.is_no_backing_application()
+            }
+            Self::Config(_) => true,
+            _ => false,
+        }
+    }
+
     /// Short CamelCase reason for a Kubernetes condition.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -14,9 +14,9 @@ pub use client::{GraphClient, GraphConfig};
 pub use error::{CODE_LIFETIME_POLICY, CODE_NO_BACKING_APPLICATION, GraphError};
 pub use metrics::GraphMetrics;
 pub use model::{
-    Application, ApplicationUpsert, CONSENT_ALL_PRINCIPALS, NewPassword, OAuth2PermissionGrant,
-    PasswordCredential, PermissionScope, RequiredResourceAccess, ResourceAccess, ServicePrincipal,
-    UpsertOutcome, WebApplication,
+    ApiApplication, Application, ApplicationUpsert, CONSENT_ALL_PRINCIPALS, NewPassword,
+    OAuth2PermissionGrant, PasswordCredential, PermissionScope, RequiredResourceAccess,
+    ResourceAccess, ServicePrincipal, UpsertOutcome, WebApplication,
 };
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use secret::SecretText;

@@ -29,6 +29,14 @@ pub struct WebApplication {
     pub redirect_uris: Vec<String>,
 }
 
+/// The `api` complex property of an application (only what the operator sets).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiApplication {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_access_token_version: Option<i32>,
+}
+
 /// A password credential as Graph lists it (never carries the secret text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,6 +71,8 @@ pub struct Application {
     #[serde(default)]
     pub web: Option<WebApplication>,
     #[serde(default)]
+    pub api: Option<ApiApplication>,
+    #[serde(default)]
     pub password_credentials: Vec<PasswordCredential>,
     #[serde(default)]
     pub tags: Vec<String>,
@@ -82,6 +92,8 @@ pub struct ApplicationUpsert {
     pub required_resource_access: Option<Vec<RequiredResourceAccess>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web: Option<WebApplication>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiApplication>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,6 +126,18 @@ impl ApplicationUpsert {
             if !same_set(&web.redirect_uris, have) {
                 return false;
             }
+        }
+        if let Some(v) = self
+            .api
+            .as_ref()
+            .and_then(|a| a.requested_access_token_version)
+            && app
+                .api
+                .as_ref()
+                .and_then(|a| a.requested_access_token_version)
+                != Some(v)
+        {
+            return false;
         }
         if let Some(tags) = &self.tags
             && !same_set(tags, &app.tags)

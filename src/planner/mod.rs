@@ -2,6 +2,6 @@
 //! returns a decision, so it can be tested exhaustively; the controller does the IO around it.
 
 pub mod backoff;
-pub mod push;
+pub mod delivery;
 pub mod rotation;
 pub mod tag;

@@ -1,17 +1,16 @@
 //! The rotation plan: given the live credentials in Entra, what the Secret holds, our status, the policy and `now`,
 //! decide which credential to mint, what to write, what to revoke, and when to look again.
 //!
-//! Rules (DESIGN.md "Rotation model"): schedule from the live credential's real endDateTime; two-phase rotation
-//! (mint → Secret holds new as current, old as previous → restart consumers / push to NocoBase → after rollout and
-//! push, or after the overlap, revoke old);
-//! never revoke what the Secret holds; only credentials tagged with our CR UID are ever revoked.
+//! Rules (docs/rotation.md): schedule from the live credential's real endDateTime; two-phase rotation (mint →
+//! Secret holds new as current, old as previous → restart consumers, deliver to NocoBase → once every delivery
+//! confirmed the new one AND the overlap has passed, revoke the old); never revoke what the Secret holds, nor an
+//! old credential whose successor is unconfirmed (it simply expires); only credentials tagged with our CR UID are
+//! ever revoked. Entra caps personal-account apps at 2 client secrets: what is safe to revoke goes before a mint,
+//! and a mint the cap still blocks is reported, never forced.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{
-    push::Push,
-    tag::{credential_tag, parse_tag},
-};
+use super::tag::{credential_tag, parse_tag};
 
 /// One password credential as Graph lists it on the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,15 +74,6 @@ pub struct Policy {
     pub consistency_grace: TimeDelta,
 }
 
-/// State of the consumer workloads after the last restart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consumers {
-    /// No consumer workloads configured: only the overlap window tells us when the old secret is unused.
-    NotConfigured,
-    Progressing,
-    RolledOut,
-}
-
 #[derive(Debug, Clone)]
 pub struct Input<'a> {
     pub uid: &'a str,
@@ -93,9 +83,10 @@ pub struct Input<'a> {
     pub policy: Policy,
     /// Current value of the manual rotate-trigger annotation.
     pub trigger: Option<&'a str>,
-    pub consumers: Consumers,
-    /// Whether the credential the Secret holds was pushed to NocoBase (spec.rotation.nocobasePush).
-    pub push: Push,
+    /// Whether every configured delivery confirmed the credential the Secret holds (`planner::delivery`).
+    pub delivered: bool,
+    /// Entra's limit on client secrets per application (2 when personal accounts may sign in); None: no limit.
+    pub max_secrets: Option<usize>,
     pub now: DateTime<Utc>,
 }
 
@@ -124,8 +115,29 @@ pub enum RevokeReason {
 pub enum SecretWrite {
     /// Write the just-minted credential as current; keep the Secret's current text as previous under this keyId.
     NewCurrent { previous_key_id: Option<String> },
-    /// Remove the previous secret (its credential was revoked or is gone).
+    /// Rewrite the Secret without its previous slot (that credential is about to be revoked, or is gone): planned
+    /// before the revocation so the Secret never holds revoked text.
     DropPrevious,
+}
+
+/// Why a live credential counts against Entra's limit when a mint is blocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// The one the Secret holds (never revoked while it is there).
+    InSecret,
+    /// Superseded, kept until the delivery of its successor is confirmed (or it expires).
+    AwaitingDelivery,
+    /// Not minted by the operator for this resource: never touched.
+    Foreign,
+}
+
+/// A mint that Entra's limit on client secrets blocks: which credentials hold the slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    pub reason: MintReason,
+    pub limit: usize,
+    /// (keyId, why it is there, its end date)
+    pub holders: Vec<(String, Holder, Option<DateTime<Utc>>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +163,8 @@ pub struct Plan {
     pub requeue_at: Option<DateTime<Utc>>,
     /// Status after the actions succeed. When a mint is planned `current_key_id` is None: fill in the minted keyId.
     pub status: RotationStatus,
+    /// A mint that was needed but Entra's limit on client secrets blocks (nothing minted; retried when a slot frees).
+    pub blocked: Option<Blocked>,
 }
 
 impl Plan {
@@ -186,17 +200,6 @@ pub fn renewal_time(start: DateTime<Utc>, end: DateTime<Utc>, policy: &Policy) -
     end - before
 }
 
-/// Whether NocoBase has picked up the credential the Secret holds, so the previous one may go before the overlap
-/// ends: every configured signal (consumer rollout, API push) is done, and at least one is configured. Without
-/// any signal only the overlap tells.
-pub fn picked_up(consumers: Consumers, push: Push) -> bool {
-    match (consumers, push) {
-        (Consumers::NotConfigured, Push::NotConfigured) => false,
-        (Consumers::Progressing, _) | (_, Push::Pending) => false,
-        (Consumers::RolledOut | Consumers::NotConfigured, Push::Done | Push::NotConfigured) => true,
-    }
-}
-
 fn effective_lifetime(policy: &Policy) -> TimeDelta {
     policy.lifetime.max(TimeDelta::seconds(1))
 }
@@ -210,15 +213,14 @@ pub fn plan(input: &Input<'_>) -> Plan {
         status,
         policy,
         trigger,
-        consumers,
-        push,
+        delivered,
+        max_secrets,
         now,
     } = input.clone();
     let find = |k: &str| live.iter().find(|c| c.key_id == k);
     let ours = |c: &LiveCredential| parse_tag(c.display_name.as_deref(), uid).is_some();
 
     let mut next = status.clone();
-    let mut actions = Vec::new();
     let mut wake: Vec<DateTime<Utc>> = Vec::new();
 
     // The key the Secret holds with text: consumers may use it, so it is never revoked in this plan.
@@ -226,56 +228,116 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let trigger_pending = trigger.is_some_and(|t| Some(t) != status.handled_trigger.as_deref());
 
     // --- Phase 1: does the current credential need replacing?
-    let mint_reason = match secret_key {
-        None if status.current_key_id.is_none() && secret.current_key_id.is_none() => {
-            Some(MintReason::Initial)
+    let (mint_reason, schedule) = replacement(input, secret_key, trigger_pending, &mut wake);
+    if let Some((k, end, renew)) = &schedule {
+        next.not_after = Some(*end);
+        next.renewal_time = Some(*renew);
+        next.current_key_id = Some(k.clone());
+    }
+
+    // The credential being replaced stays valid at least for the overlap: consumers may still run with it.
+    if mint_reason.is_some()
+        && let Some(old) = secret
+            .current_key_id
+            .clone()
+            .or(status.current_key_id.clone())
+        && !next.retiring.iter().any(|r| r.key_id == old)
+    {
+        next.retiring.push(Retiring {
+            key_id: old,
+            revoke_after: now + policy.overlap,
+        });
+    }
+
+    // A previous secret whose key the status lost track of (e.g. status write failed): give it a fresh overlap.
+    if let Some(p) = secret.previous_key_id.as_deref()
+        && Some(p) != secret_key
+        && find(p).is_some()
+        && !next.retiring.iter().any(|r| r.key_id == p)
+    {
+        next.retiring.push(Retiring {
+            key_id: p.to_string(),
+            revoke_after: now + policy.overlap,
+        });
+    }
+
+    // --- Phase 2: revocations, only among credentials tagged with our UID, before any mint (Entra's limit).
+    let mut revocations = Vec::new();
+    for c in live.iter().filter(|c| ours(c)) {
+        if Some(c.key_id.as_str()) == secret_key {
+            continue;
         }
-        None => Some(MintReason::SecretLost),
-        Some(k) => {
-            let schedule = match find(k) {
-                Some(c) => c.end.map(|end| {
-                    let start = c.start.unwrap_or(end - effective_lifetime(&policy));
-                    (end, renewal_time(start, end, &policy))
-                }),
-                None => {
-                    // Not visible: trust our own recent write during replication lag, else it is gone.
-                    let trusted_until = (status.current_key_id.as_deref() == Some(k))
-                        .then_some(status.current_created)
-                        .flatten()
-                        .map(|c| c + policy.consistency_grace)
-                        .filter(|t| *t > now);
-                    match trusted_until {
-                        Some(t) => {
-                            wake.push(t);
-                            status.not_after.zip(status.renewal_time)
-                        }
-                        None => None,
-                    }
-                }
-            };
-            match schedule {
-                None if find(k).is_none() => Some(MintReason::CredentialGone),
-                // Live but without an end date: nothing to schedule from; only a manual trigger rotates.
-                None => trigger_pending.then_some(MintReason::Manual),
-                Some((end, renew)) => {
-                    if renew <= now {
-                        Some(MintReason::Renewal)
-                    } else if trigger_pending {
-                        Some(MintReason::Manual)
-                    } else {
-                        next.not_after = Some(end);
-                        next.renewal_time = Some(renew);
-                        next.current_key_id = Some(k.to_string());
-                        wake.push(renew);
-                        None
-                    }
+        if mint_reason.is_none() && next.current_key_id.as_deref() == Some(c.key_id.as_str()) {
+            continue;
+        }
+        let retiring = next.retiring.iter().find(|r| r.key_id == c.key_id);
+        let expired = c.end.is_some_and(|e| e <= now);
+        let reason = match retiring {
+            // Its successor (the Secret's credential) confirmed everywhere, and the minimum hold passed.
+            Some(r) if delivered && secret_key.is_some() && now >= r.revoke_after => {
+                Some(RevokeReason::Superseded)
+            }
+            // Unconfirmed: it stays until it expires (NocoBase may still use it), then it is harmless.
+            Some(_) if expired => Some(RevokeReason::Expired),
+            Some(_) => None,
+            None if expired => Some(RevokeReason::Expired),
+            // Tagged but neither in the Secret nor in status, e.g. after a crash or an ambiguous addPassword.
+            None => Some(RevokeReason::Orphan),
+        };
+        if let Some(reason) = reason {
+            revocations.push((c.key_id.clone(), reason));
+        }
+    }
+    let revoked: Vec<&str> = revocations.iter().map(|(k, _)| k.as_str()).collect();
+
+    // --- Phase 3: the mint, unless Entra's limit on client secrets blocks it.
+    let mut blocked = None;
+    let mut minting = None;
+    if let Some(reason) = mint_reason {
+        let remaining = live
+            .iter()
+            .filter(|c| !revoked.contains(&c.key_id.as_str()))
+            .count();
+        match max_secrets {
+            Some(limit) if remaining >= limit => {
+                blocked = Some(Blocked {
+                    reason,
+                    limit,
+                    holders: holders(input, secret_key, &revoked),
+                });
+                // A slot frees when a holder expires or its hold ends (deliveries wake us themselves).
+                wake.extend(
+                    live.iter()
+                        .filter(|c| ours(c) && !revoked.contains(&c.key_id.as_str()))
+                        .filter_map(|c| c.end)
+                        .filter(|e| *e > now),
+                );
+                if let Some(k) = secret_key
+                    && let Some(c) = find(k)
+                {
+                    next.current_key_id = Some(k.to_string());
+                    next.not_after = c.end.or(next.not_after);
                 }
             }
+            _ => minting = Some(reason),
         }
-    };
+    }
 
-    let minting = mint_reason.is_some();
-    if let Some(reason) = mint_reason {
+    let mut actions = Vec::new();
+    // The Secret's previous text goes before its credential is revoked (or once that credential is gone).
+    let previous_goes = secret
+        .previous_key_id
+        .as_deref()
+        .filter(|p| Some(*p) != secret_key && (revoked.contains(p) || find(p).is_none()));
+    if previous_goes.is_some() {
+        actions.push(Action::WriteSecret(SecretWrite::DropPrevious));
+    }
+    actions.extend(revocations.iter().map(|(key_id, reason)| Action::Revoke {
+        key_id: key_id.clone(),
+        reason: *reason,
+    }));
+
+    if let Some(reason) = minting {
         let seq = live
             .iter()
             .filter_map(|c| parse_tag(c.display_name.as_deref(), uid))
@@ -293,19 +355,6 @@ pub fn plan(input: &Input<'_>) -> Plan {
             previous_key_id: secret_key.map(str::to_string),
         }));
         actions.push(Action::RestartConsumers);
-        // The credential being replaced stays valid for the overlap: consumers may still run with it.
-        let old = secret
-            .current_key_id
-            .clone()
-            .or(status.current_key_id.clone());
-        if let Some(old) = old
-            && !next.retiring.iter().any(|r| r.key_id == old)
-        {
-            next.retiring.push(Retiring {
-                key_id: old,
-                revoke_after: now + policy.overlap,
-            });
-        }
         let renew = renewal_time(now, end, &policy);
         next.current_key_id = None;
         next.current_created = Some(now);
@@ -318,63 +367,23 @@ pub fn plan(input: &Input<'_>) -> Plan {
         wake.push(renew);
     }
 
-    // A previous secret whose key the status lost track of (e.g. status write failed): give it a fresh overlap.
-    if let Some(p) = secret.previous_key_id.as_deref()
-        && Some(p) != secret_key
-        && find(p).is_some()
-        && !next.retiring.iter().any(|r| r.key_id == p)
-    {
-        next.retiring.push(Retiring {
-            key_id: p.to_string(),
-            revoke_after: now + policy.overlap,
-        });
-    }
-
-    // --- Phase 2: revocations, only among credentials tagged with our UID.
-    let mut revoked: Vec<String> = Vec::new();
-    for c in live.iter().filter(|c| ours(c)) {
-        if Some(c.key_id.as_str()) == secret_key {
-            continue;
-        }
-        if !minting && next.current_key_id.as_deref() == Some(c.key_id.as_str()) {
-            continue;
-        }
-        let reason = match next.retiring.iter().find(|r| r.key_id == c.key_id) {
-            Some(r) => {
-                let rolled = !minting && picked_up(consumers, push);
-                if now >= r.revoke_after || rolled {
-                    Some(RevokeReason::Superseded)
-                } else {
-                    None
-                }
-            }
-            None if c.end.is_some_and(|e| e <= now) => Some(RevokeReason::Expired),
-            None => Some(RevokeReason::Orphan),
-        };
-        if let Some(reason) = reason {
-            revoked.push(c.key_id.clone());
-            actions.push(Action::Revoke {
-                key_id: c.key_id.clone(),
-                reason,
-            });
-        }
-    }
     // Forget retiring entries that were revoked now or no longer exist (revoked earlier, or deleted by someone).
     // The key the Secret holds is current, never retiring (only a mint in this plan makes it retiring).
     next.retiring.retain(|r| {
-        !revoked.contains(&r.key_id)
+        !revoked.contains(&r.key_id.as_str())
             && find(&r.key_id).is_some()
-            && (minting || Some(r.key_id.as_str()) != secret_key)
+            && (minting.is_some() || Some(r.key_id.as_str()) != secret_key)
     });
-    wake.extend(next.retiring.iter().map(|r| r.revoke_after));
-
-    // The Secret's previous text is useless once its credential is revoked or gone.
-    if !minting
-        && let Some(p) = secret.previous_key_id.as_deref()
-        && Some(p) != secret_key
-        && !next.retiring.iter().any(|r| r.key_id == p)
-    {
-        actions.push(Action::WriteSecret(SecretWrite::DropPrevious));
+    // Wake at the end of each hold (to revoke if confirmed) and at each retiring credential's expiry. A hold that
+    // has passed is not a reason to look again: a confirmation arrives as a watch event (annotation, rollout) or
+    // with the delivery's own retry.
+    for r in &next.retiring {
+        if r.revoke_after > now {
+            wake.push(r.revoke_after);
+        }
+        if let Some(end) = find(&r.key_id).and_then(|c| c.end).filter(|e| *e > now) {
+            wake.push(end);
+        }
     }
 
     let requeue_at = wake.into_iter().min().map(|t| t.max(now));
@@ -382,7 +391,96 @@ pub fn plan(input: &Input<'_>) -> Plan {
         actions,
         requeue_at,
         status: next,
+        blocked,
     }
+}
+
+/// Why the credential the Secret holds needs replacing (if it does), else its (keyId, end, renewal) schedule.
+#[allow(clippy::type_complexity)]
+fn replacement(
+    input: &Input<'_>,
+    secret_key: Option<&str>,
+    trigger_pending: bool,
+    wake: &mut Vec<DateTime<Utc>>,
+) -> (
+    Option<MintReason>,
+    Option<(String, DateTime<Utc>, DateTime<Utc>)>,
+) {
+    let Input {
+        live,
+        secret,
+        status,
+        policy,
+        now,
+        ..
+    } = input;
+    let find = |k: &str| live.iter().find(|c| c.key_id == k);
+    let Some(k) = secret_key else {
+        return if status.current_key_id.is_none() && secret.current_key_id.is_none() {
+            (Some(MintReason::Initial), None)
+        } else {
+            (Some(MintReason::SecretLost), None)
+        };
+    };
+    let schedule = match find(k) {
+        Some(c) => c.end.map(|end| {
+            let start = c.start.unwrap_or(end - effective_lifetime(policy));
+            (end, renewal_time(start, end, policy))
+        }),
+        None => {
+            // Not visible: trust our own recent write during replication lag, else it is gone.
+            let trusted_until = (status.current_key_id.as_deref() == Some(k))
+                .then_some(status.current_created)
+                .flatten()
+                .map(|c| c + policy.consistency_grace)
+                .filter(|t| t > now);
+            match trusted_until {
+                Some(t) => {
+                    wake.push(t);
+                    status.not_after.zip(status.renewal_time)
+                }
+                None => None,
+            }
+        }
+    };
+    match schedule {
+        None if find(k).is_none() => (Some(MintReason::CredentialGone), None),
+        // Live but without an end date: nothing to schedule from; only a manual trigger rotates.
+        None => (trigger_pending.then_some(MintReason::Manual), None),
+        Some((end, renew)) => {
+            if renew <= *now {
+                (Some(MintReason::Renewal), None)
+            } else if trigger_pending {
+                (Some(MintReason::Manual), None)
+            } else {
+                wake.push(renew);
+                (None, Some((k.to_string(), end, renew)))
+            }
+        }
+    }
+}
+
+/// The live credentials that fill Entra's limit after this plan's revocations, and why each stays.
+fn holders(
+    input: &Input<'_>,
+    secret_key: Option<&str>,
+    revoked: &[&str],
+) -> Vec<(String, Holder, Option<DateTime<Utc>>)> {
+    input
+        .live
+        .iter()
+        .filter(|c| !revoked.contains(&c.key_id.as_str()))
+        .map(|c| {
+            let why = if Some(c.key_id.as_str()) == secret_key {
+                Holder::InSecret
+            } else if parse_tag(c.display_name.as_deref(), input.uid).is_none() {
+                Holder::Foreign
+            } else {
+                Holder::AwaitingDelivery
+            };
+            (c.key_id.clone(), why, c.end)
+        })
+        .collect()
 }
 
 #[cfg(test)]

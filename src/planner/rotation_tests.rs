@@ -1,5 +1,5 @@
 use super::*;
-use crate::planner::{push::Push, tag::credential_tag};
+use crate::planner::tag::credential_tag;
 use chrono::TimeZone;
 use proptest::prelude::*;
 
@@ -60,8 +60,8 @@ fn input<'a>(
         status,
         policy: policy(),
         trigger: None,
-        consumers: Consumers::NotConfigured,
-        push: Push::NotConfigured,
+        delivered: true,
+        max_secrets: None,
         now: t(now),
     }
 }
@@ -194,11 +194,12 @@ fn old_key_waits_for_overlap_then_is_revoked_and_dropped_from_secret() {
     assert_eq!(
         p.actions,
         vec![
+            // The Secret lets go of the text first: it never holds a revoked credential.
+            Action::WriteSecret(SecretWrite::DropPrevious),
             Action::Revoke {
                 key_id: "k1".into(),
                 reason: RevokeReason::Superseded
             },
-            Action::WriteSecret(SecretWrite::DropPrevious)
         ]
     );
     assert!(p.status.retiring.is_empty());
@@ -206,61 +207,124 @@ fn old_key_waits_for_overlap_then_is_revoked_and_dropped_from_secret() {
 }
 
 #[test]
-fn rollout_done_revokes_before_overlap_ends() {
+fn unconfirmed_delivery_keeps_the_previous_credential_past_the_overlap_until_it_expires() {
     let (live, secret, st) = after_rotation();
-    let mut i = input(&live, &secret, &st, 610);
-    i.consumers = Consumers::Progressing;
-    assert!(plan(&i).actions.is_empty());
-    i.consumers = Consumers::RolledOut;
+    // The overlap is a minimum hold: confirmed but still inside it, nothing goes.
+    assert!(plan(&input(&live, &secret, &st, 630)).actions.is_empty());
+    // Past the overlap but unconfirmed: nothing goes either; wake at k1's expiry.
+    let mut i = input(&live, &secret, &st, 700);
+    i.delivered = false;
+    let p = plan(&i);
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    assert_eq!(p.requeue_at, Some(t(900)));
+    assert_eq!(p.status.retiring.len(), 1);
+    // Confirmed past the overlap: revoked.
+    i.delivered = true;
     assert_eq!(
         plan(&i).revocations().collect::<Vec<_>>(),
         vec![("k1", RevokeReason::Superseded)]
     );
+    // Unconfirmed and expired: harmless, revoked as expired (and dropped from the Secret first).
+    let mut late = input(&live, &secret, &st, 900);
+    late.delivered = false;
+    let p = plan(&late);
+    assert_eq!(
+        p.actions,
+        vec![
+            Action::WriteSecret(SecretWrite::DropPrevious),
+            Action::Revoke {
+                key_id: "k1".into(),
+                reason: RevokeReason::Expired
+            },
+        ]
+    );
 }
 
 #[test]
-fn pending_push_holds_the_previous_credential_until_the_overlap_ends() {
+fn nothing_in_the_secret_never_confirms_a_successor() {
+    // The Secret lost its text: even "delivered" cannot release the credential that was current.
+    let live = [cred("k1", Some(1), 0, 900), cred("k0", Some(0), -600, 300)];
+    let secret = SecretView::default();
+    let mut st = steady_status("k1", 1);
+    st.retiring = vec![Retiring {
+        key_id: "k0".into(),
+        revoke_after: t(0),
+    }];
+    let mut i = input(&live, &secret, &st, 100);
+    i.max_secrets = Some(2);
+    let p = plan(&i);
+    assert_eq!(p.revocations().count(), 0, "{:?}", p.actions);
+    assert!(p.blocked.is_some());
+}
+
+#[test]
+fn limit_of_two_revokes_what_is_safe_before_minting() {
+    // Renewal due; an orphan from a crash and an expired old one fill the slots: both go first, then the mint.
+    let live = [cred("k1", Some(1), 0, 900), cred("crash", Some(2), 10, 910)];
+    let secret = holds("k1");
+    let st = steady_status("k1", 1);
+    let mut i = input(&live, &secret, &st, 600);
+    i.max_secrets = Some(2);
+    let p = plan(&i);
+    assert!(p.blocked.is_none());
+    assert_eq!(
+        p.actions[0],
+        Action::Revoke {
+            key_id: "crash".into(),
+            reason: RevokeReason::Orphan
+        }
+    );
+    assert!(matches!(p.actions[1], Action::Mint { .. }));
+}
+
+#[test]
+fn limit_of_two_blocks_a_forced_rotation_during_an_unconfirmed_overlap() {
     let (live, secret, st) = after_rotation();
-    // Rolled out but not pushed: the previous credential stays.
-    let mut i = input(&live, &secret, &st, 610);
-    i.consumers = Consumers::RolledOut;
-    i.push = Push::Pending;
-    assert!(plan(&i).actions.is_empty());
-    // Pushed and rolled out: it goes early.
-    i.push = Push::Done;
+    let mut i = input(&live, &secret, &st, 700);
+    i.delivered = false;
+    i.max_secrets = Some(2);
+    i.trigger = Some("now");
+    let p = plan(&i);
+    assert!(p.mint().is_none());
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    let b = p.blocked.expect("blocked");
+    assert_eq!(b.reason, MintReason::Manual);
+    assert_eq!(b.limit, 2);
     assert_eq!(
-        plan(&i).revocations().collect::<Vec<_>>(),
+        b.holders,
+        vec![
+            ("k1".into(), Holder::AwaitingDelivery, Some(t(900))),
+            ("k2".into(), Holder::InSecret, Some(t(1500))),
+        ]
+    );
+    // The trigger stays pending, the Secret's credential stays current; wake when k1 expires.
+    assert_eq!(p.status.handled_trigger, None);
+    assert_eq!(p.status.current_key_id.as_deref(), Some("k2"));
+    assert_eq!(p.requeue_at, Some(t(900)));
+    // Once k2 is confirmed, k1 goes first and the forced rotation proceeds in the same plan.
+    i.delivered = true;
+    let p = plan(&i);
+    assert!(p.blocked.is_none());
+    assert_eq!(
+        p.revocations().collect::<Vec<_>>(),
         vec![("k1", RevokeReason::Superseded)]
     );
-    // Push only (no consumer workloads): the push is the signal.
-    i.consumers = Consumers::NotConfigured;
-    assert_eq!(plan(&i).revocations().count(), 1);
-    i.push = Push::Pending;
-    assert!(plan(&i).actions.is_empty());
-    // Consumers still rolling out hold it even when pushed.
-    i.consumers = Consumers::Progressing;
-    i.push = Push::Done;
-    assert!(plan(&i).actions.is_empty());
-    // The overlap bounds the wait: a push that never succeeds does not keep the old credential forever.
-    let mut late = input(&live, &secret, &st, 700);
-    late.push = Push::Pending;
-    assert_eq!(
-        plan(&late).revocations().collect::<Vec<_>>(),
-        vec![("k1", RevokeReason::Superseded)]
-    );
+    assert_eq!(p.mint().map(|m| m.2), Some(MintReason::Manual));
 }
 
 #[test]
-fn picked_up_needs_every_configured_signal() {
-    use Consumers::*;
-    assert!(!picked_up(NotConfigured, Push::NotConfigured));
-    assert!(picked_up(RolledOut, Push::NotConfigured));
-    assert!(picked_up(NotConfigured, Push::Done));
-    assert!(picked_up(RolledOut, Push::Done));
-    assert!(!picked_up(Progressing, Push::Done));
-    assert!(!picked_up(RolledOut, Push::Pending));
-    assert!(!picked_up(NotConfigured, Push::Pending));
-    assert!(!picked_up(Progressing, Push::NotConfigured));
+fn limit_of_two_filled_by_foreign_secrets_is_reported_not_forced() {
+    // An adopted app that already has two client secrets somebody else made.
+    let live = [cred("a", None, 0, 900), cred("b", None, 0, 900)];
+    let secret = SecretView::default();
+    let st = RotationStatus::default();
+    let mut i = input(&live, &secret, &st, 0);
+    i.max_secrets = Some(2);
+    let p = plan(&i);
+    assert!(p.actions.is_empty());
+    let b = p.blocked.expect("blocked");
+    assert_eq!(b.reason, MintReason::Initial);
+    assert!(b.holders.iter().all(|h| h.1 == Holder::Foreign));
 }
 
 #[test]
@@ -448,9 +512,9 @@ prop_compose! {
         retiring in proptest::collection::vec((0usize..6, -100i64..200), 0..3),
         seq in 0u64..4, now in -100i64..3000,
         trigger in proptest::option::of("[ab]"), handled in proptest::option::of("[ab]"),
-        consumers in prop_oneof![Just(Consumers::NotConfigured), Just(Consumers::Progressing), Just(Consumers::RolledOut)],
-        push in prop_oneof![Just(Push::NotConfigured), Just(Push::Pending), Just(Push::Done)],
-    ) -> (Vec<LiveCredential>, SecretView, RotationStatus, i64, Option<String>, (Consumers, Push)) {
+        delivered in any::<bool>(),
+        limit in prop_oneof![Just(None), Just(Some(2usize))],
+    ) -> (Vec<LiveCredential>, SecretView, RotationStatus, i64, Option<String>, (bool, Option<usize>)) {
         let mut dedup = live;
         dedup.sort_by(|a, b| a.key_id.cmp(&b.key_id));
         dedup.dedup_by(|a, b| a.key_id == b.key_id);
@@ -463,15 +527,15 @@ prop_compose! {
             handled_trigger: handled,
             sequence: seq,
         };
-        (dedup, SecretView { current_key_id: cur, has_text, previous_key_id: prev }, status, now, trigger, (consumers, push))
+        (dedup, SecretView { current_key_id: cur, has_text, previous_key_id: prev }, status, now, trigger, (delivered, limit))
     }
 }
 
 proptest! {
     #[test]
-    fn invariants((live, secret, status, now, trigger, (consumers, push)) in arb_world()) {
+    fn invariants((live, secret, status, now, trigger, (delivered, limit)) in arb_world()) {
         let i = Input { uid: UID, live: &live, secret: &secret, status: &status, policy: policy(),
-            trigger: trigger.as_deref(), consumers, push, now: t(now) };
+            trigger: trigger.as_deref(), delivered, max_secrets: limit, now: t(now) };
         let p = plan(&i);
         let secret_key = secret.current_key_id.clone().filter(|_| secret.has_text);
         let mints = p.actions.iter().filter(|a| matches!(a, Action::Mint { .. })).count();
@@ -481,21 +545,40 @@ proptest! {
             let c = live.iter().find(|c| c.key_id == k).unwrap();
             prop_assert!(crate::planner::tag::is_ours(c.display_name.as_deref(), UID), "revoked foreign {k}");
         }
-        // A superseded credential goes before its overlap ends only once NocoBase picked up the new one.
+        // A superseded credential goes only once its successor is confirmed everywhere and the overlap passed.
         for (k, reason) in p.revocations() {
-            if reason == RevokeReason::Superseded
-                && let Some(r) = status.retiring.iter().find(|r| r.key_id == k)
-                && t(now) < r.revoke_after
-            {
-                prop_assert!(push != Push::Pending && consumers != Consumers::Progressing, "revoked {k} early");
+            if reason == RevokeReason::Superseded {
+                prop_assert!(delivered && secret_key.is_some(), "revoked {k} unconfirmed");
+                if let Some(r) = status.retiring.iter().find(|r| r.key_id == k) {
+                    prop_assert!(t(now) >= r.revoke_after, "revoked {k} inside the overlap");
+                }
             }
         }
+        // Entra's limit is never exceeded by a mint: what stays live after the revocations, plus one, fits.
+        if let (Some(max), Some(_)) = (limit, p.mint()) {
+            let revoked: Vec<&str> = p.revocations().map(|(k, _)| k).collect();
+            let remaining = live.iter().filter(|c| !revoked.contains(&c.key_id.as_str())).count();
+            prop_assert!(remaining < max, "minted over the limit");
+        }
+        // Blocked and minting are exclusive.
+        prop_assert!(!(p.blocked.is_some() && p.mint().is_some()));
+        // The Secret's previous text is dropped before its credential is revoked.
+        if let Some(prev) = secret.previous_key_id.as_deref()
+            && let Some(pos) = p.actions.iter().position(|a| matches!(a, Action::Revoke { key_id, .. } if key_id == prev))
+        {
+            prop_assert!(p.actions[..pos].contains(&Action::WriteSecret(SecretWrite::DropPrevious)));
+        }
         if let Some(r) = p.requeue_at { prop_assert!(r >= t(now)); }
+        // Nothing to do now means nothing to look at now: no busy requeue loop.
+        if p.actions.is_empty() && let Some(r) = p.requeue_at {
+            prop_assert!(r > t(now), "requeue at now with nothing to do");
+        }
         if let Some((_, end, _)) = p.mint() {
             prop_assert!(end > t(now));
             prop_assert!(p.status.renewal_time.unwrap() > t(now), "fresh credential must not be due at once");
             // A minted credential is always followed by the Secret write before anything else can fail.
-            let secret_next = matches!(p.actions.get(1), Some(Action::WriteSecret(SecretWrite::NewCurrent { .. })));
+            let at = p.actions.iter().position(|a| matches!(a, Action::Mint { .. })).unwrap();
+            let secret_next = matches!(p.actions.get(at + 1), Some(Action::WriteSecret(SecretWrite::NewCurrent { .. })));
             prop_assert!(secret_next);
         }
         // Re-planning a steady result (nothing to do) gives the same status: no write loops.

@@ -42,6 +42,7 @@ pub fn fast_config(ns: &str) -> Config {
         backoff: Backoff {
             base: Duration::from_millis(200),
             max: Duration::from_secs(2),
+            max_permanent: Duration::from_secs(4),
         },
         min_requeue: Duration::from_millis(100),
         consistency_grace: Duration::from_secs(5),

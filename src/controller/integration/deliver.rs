@@ -1,0 +1,85 @@
+//! Step 7: deliver the credential the Secret holds into NocoBase (Variables and secrets, and/or a collection
+//! record, over NocoBase's HTTP API), confirm it by reading it back, and derive the Delivered condition with the
+//! other channels (consumers' rollout, a person's acknowledgement). Once per credential: a confirmed keyId is
+//! recorded in status.delivery, so the steady state sends nothing.
+//!
+//! A failure here leaves the Secret correct (Ready stays true) but holds back the revocation of the previous
+//! credential, reports the reason in Delivered and backs off.
+
+use super::{execute::Done, observe, status::Run};
+use crate::{
+    api::{EntraTenant, NocoBaseMailIntegration},
+    controller::Context,
+    graph::Application,
+    planner::delivery::{Confirmation, to_deliver},
+};
+
+pub async fn nocobase(
+    ctx: &Context,
+    cr: &NocoBaseMailIntegration,
+    app: &Application,
+    tenant: &EntraTenant,
+    done: &Done,
+    run: &mut Run,
+) {
+    let key = done.in_secret.as_ref().map(|s| s.key_id.clone());
+    // Consumers restarted now are rolling out; otherwise what observe saw (from the CR status) still holds.
+    let consumers = if !done.restarted.is_empty() {
+        Confirmation::Pending
+    } else if cr.spec.rotation.consumers.is_empty() {
+        Confirmation::NotConfigured
+    } else if done.minted.is_some() {
+        // New credential, workloads missing or unchanged: they read the new Secret when they start.
+        Confirmation::Confirmed
+    } else {
+        run_consumers(run)
+    };
+    let before = observe::deliveries(cr, &run.status, key.as_deref(), consumers);
+    let (variables, record) = to_deliver(&before);
+    if let (Some(nb), Some(s)) = (&cr.spec.delivery.nocobase, &done.in_secret)
+        && (variables || record)
+    {
+        let values = super::push::Values {
+            client_id: &app.app_id,
+            client_secret: &s.text,
+            tenant_id: &tenant.spec.tenant_id,
+        };
+        match super::push::deliver(ctx, cr, nb, &values, variables, record).await {
+            Ok(confirmed) => {
+                let st = run.status.delivery.get_or_insert_with(Default::default);
+                if confirmed.variables {
+                    st.variables_key_id = Some(s.key_id.clone());
+                }
+                if confirmed.record {
+                    st.record_key_id = Some(s.key_id.clone());
+                }
+                run.delivery_progressed = true;
+                run.event(
+                    "Delivered",
+                    format!(
+                        "client secret {} delivered to NocoBase ({}) and read back",
+                        s.key_id,
+                        confirmed.describe()
+                    ),
+                );
+            }
+            Err(f) => run.delivery_failure = Some(f),
+        }
+    }
+    if cr.spec.delivery.nocobase.is_none() {
+        run.status.delivery = None;
+    }
+    let after = observe::deliveries(cr, &run.status, key.as_deref(), consumers);
+    run.record_delivery(cr, key.as_deref(), &after);
+}
+
+/// The consumers' state as the status derived it this reconcile (ConsumersUpdated).
+fn run_consumers(run: &Run) -> Confirmation {
+    match crate::api::find_condition(
+        &run.status.conditions,
+        crate::api::conditions::CONSUMERS_UPDATED,
+    ) {
+        Some(c) if c.is_true() => Confirmation::Confirmed,
+        _ => Confirmation::Pending,
+    }
+}

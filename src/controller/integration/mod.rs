@@ -1,0 +1,125 @@
+//! NocoBaseMailIntegration reconcile, as a pipeline of named steps (one module each):
+//!
+//! 1. [`gate`]: wait out the backoff a recorded failure asked for (kept in status, so restarts honour it);
+//! 2. [`resolve`]: the EntraTenant and a Graph client for it;
+//! 3. [`application`]: app registration, service principal, admin consent;
+//! 4. [`observe`]: live credentials, the Secret, deliveries (consumers, NocoBase, acknowledgement);
+//! 5. `planner::rotation::plan`: what to mint, write, revoke (pure);
+//! 6. [`execute`]: carry out the plan (mint + verify, Secret, consumers, revocations);
+//! 7. [`deliver`]: push the Secret's credential into NocoBase and read it back;
+//! 8. [`status`]: derive status and conditions from all of the above (pure);
+//! 9. [`report`]: write status, events, metrics.
+//!
+//! Writes happen only when something differs; the steady state makes none.
+
+mod application;
+mod cleanup;
+mod deliver;
+mod error;
+mod execute;
+mod gate;
+mod observe;
+mod push;
+mod report;
+mod resolve;
+pub mod status;
+
+use std::{sync::Arc, time::Instant};
+
+use kube::{
+    Api, Resource, ResourceExt,
+    runtime::{
+        controller::Action,
+        finalizer::{self, finalizer},
+    },
+};
+
+pub use error::StepError;
+
+use super::{
+    Context,
+    error::{Error, Result},
+    time,
+};
+use crate::{
+    api::{FINALIZER, NocoBaseMailIntegration},
+    planner::rotation,
+};
+
+pub const CONTROLLER: &str = "nocobasemailintegration";
+
+/// Entry point used by the kube-runtime Controller.
+#[tracing::instrument(skip_all, fields(namespace = cr.namespace().unwrap_or_default(), name = cr.name_any()))]
+pub async fn reconcile(cr: Arc<NocoBaseMailIntegration>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.metrics.reconciled(CONTROLLER);
+    let started = Instant::now();
+    let ns = cr
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    if cr.meta().deletion_timestamp.is_some() {
+        ctx.metrics.forget_integration(&ns, &cr.name_any());
+    }
+    let api: Api<NocoBaseMailIntegration> = Api::namespaced(ctx.client.clone(), &ns);
+    let res = finalizer(&api, FINALIZER, cr, |ev| async {
+        match ev {
+            finalizer::Event::Apply(cr) => apply(cr, &ctx).await,
+            finalizer::Event::Cleanup(cr) => cleanup::run(cr, &ctx).await,
+        }
+    })
+    .await;
+    ctx.metrics.observe_reconcile(CONTROLLER, started.elapsed());
+    match res {
+        Ok(a) => Ok(a),
+        Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
+        Err(e) => Err(Error::Finalizer(e.to_string())),
+    }
+}
+
+/// Only failures outside the pipeline land here (e.g. the status write itself failed): the pipeline records its
+/// own failures in status and requeues with the backoff it recorded.
+pub fn error_policy(cr: Arc<NocoBaseMailIntegration>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failed(CONTROLLER, err.reason());
+    let attempts = cr
+        .status
+        .as_ref()
+        .and_then(|s| s.failed_attempts)
+        .unwrap_or(0);
+    let delay = gate::delay(&ctx.config.backoff, attempts, err);
+    tracing::warn!(
+        namespace = cr.namespace().unwrap_or_default(),
+        name = cr.name_any(),
+        error = %err,
+        reason = err.reason(),
+        delay_ms = delay.as_millis() as u64,
+        "reconcile failed"
+    );
+    Action::requeue(delay.max(ctx.config.min_requeue))
+}
+
+/// The pipeline. Reads as the list of steps; each returns what the next needs, failures carry their step.
+async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Action> {
+    // The reflector's copy can lag far behind (after an apiserver restart); plan on the live object.
+    let Some(cr) = observe::fresh(ctx, &cached).await? else {
+        return Ok(Action::await_change());
+    };
+    let now = time::now();
+    if let Some(wait) = gate::wait(&cr, now) {
+        return Ok(Action::requeue(wait.max(ctx.config.min_requeue)));
+    }
+    let old = cr.status.clone().unwrap_or_default();
+    let mut run = status::Run::new(&cr, old.clone(), now);
+
+    let outcome = async {
+        let (tenant, graph) = resolve::tenant(ctx, &cr, &mut run).await?;
+        let app = application::ensure(ctx, &cr, &tenant, &graph, &mut run).await?;
+        let seen = observe::credentials(ctx, &cr, &app, &run).await?;
+        let plan = rotation::plan(&seen.planner_input(&cr, ctx, &run));
+        let done = execute::plan(ctx, &cr, &tenant, &graph, &app, &seen, &plan, &mut run).await?;
+        run.record_plan(&cr, &app, &seen, &plan, &done);
+        deliver::nocobase(ctx, &cr, &app, &tenant, &done, &mut run).await;
+        Ok::<_, StepError>(plan.requeue_at)
+    }
+    .await;
+
+    report::finish(ctx, &cr, &old, run, outcome).await
+}

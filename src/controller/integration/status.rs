@@ -1,0 +1,506 @@
+//! Step 8: status and conditions, derived purely from what the steps found and did (no IO here; `report` writes
+//! it). One owner per condition:
+//! TenantReady (resolve), ApplicationReady + AdminConsentGranted (application), CredentialReady +
+//! CredentialVerified + SecretSynced + ConsumersUpdated ([`Run::record_plan`]), Delivered
+//! ([`Run::record_delivery`]), Ready and the failure books ([`Run::conclude`]).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kube::{Resource, ResourceExt};
+
+use super::{
+    StepError,
+    execute::Done,
+    gate::{self, MANUAL_UPDATE_REQUIRED},
+    observe::Seen,
+};
+use crate::{
+    api::{
+        self, ACKNOWLEDGED_KEY_ID_ANNOTATION, Condition, ConditionStatus, CredentialStatus,
+        NocoBaseMailIntegration, NocoBaseMailIntegrationStatus, PreviousCredentialStatus,
+        conditions::{
+            CONSUMERS_UPDATED, CREDENTIAL_READY, CREDENTIAL_VERIFIED, DELIVERED, READY,
+            SECRET_SYNCED,
+        },
+        find_condition,
+    },
+    controller::{consumers, error::Error, time},
+    graph::Application,
+    planner::{
+        backoff::Backoff,
+        delivery::{Channel, Confirmation, Deliveries},
+        rotation::{Blocked, Holder, Plan},
+    },
+};
+
+/// An event to publish (by `report`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub warning: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+/// A delivery that failed after the Secret was written: Ready stays true, Delivered says why, backoff applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    pub reason: &'static str,
+    pub message: String,
+    pub permanent: bool,
+}
+
+/// The status under construction, the events to publish, and the facts later steps add.
+pub struct Run {
+    pub status: NocoBaseMailIntegrationStatus,
+    pub generation: Option<i64>,
+    pub now: DateTime<Utc>,
+    pub notes: Vec<Note>,
+    pub delivery_failure: Option<DeliveryFailure>,
+    /// A delivery was confirmed in this reconcile: look again soon (a previous credential may go now).
+    pub delivery_progressed: bool,
+    /// Whether the Secret holds a live credential after this reconcile (Ready needs it).
+    pub has_credential: bool,
+}
+
+impl Run {
+    pub fn new(
+        cr: &NocoBaseMailIntegration,
+        old: NocoBaseMailIntegrationStatus,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let has_credential = old.current_credential.is_some();
+        Self {
+            status: old,
+            generation: cr.meta().generation,
+            now,
+            notes: Vec::new(),
+            delivery_failure: None,
+            delivery_progressed: false,
+            has_credential,
+        }
+    }
+
+    /// Sets a condition (keeping lastTransitionTime when its status did not change).
+    pub fn set(&mut self, type_: &str, ok: bool, reason: &str, message: impl Into<String>) {
+        self.set_status(type_, ConditionStatus::from_bool(ok), reason, message);
+    }
+
+    fn set_status(
+        &mut self,
+        type_: &str,
+        status: ConditionStatus,
+        reason: &str,
+        message: impl Into<String>,
+    ) {
+        api::set_condition(
+            &mut self.status.conditions,
+            Condition::new(
+                type_,
+                status,
+                reason,
+                message,
+                self.generation,
+                time::to_time(self.now),
+            ),
+        );
+    }
+
+    /// A Normal event.
+    pub fn event(&mut self, reason: &str, message: String) {
+        self.notes.push(Note {
+            warning: false,
+            reason: reason.into(),
+            message,
+        });
+    }
+
+    fn warning_on_change(&mut self, old: Option<&Condition>, type_: &str) {
+        let Some(new) = find_condition(&self.status.conditions, type_).cloned() else {
+            return;
+        };
+        let changed = old.is_none_or(|o| o.reason != new.reason || o.message != new.message);
+        if changed && !new.is_true() {
+            self.notes.push(Note {
+                warning: true,
+                reason: new.reason,
+                message: new.message,
+            });
+        }
+    }
+
+    /// Credential, Secret and consumer facts after the plan ran.
+    pub fn record_plan(
+        &mut self,
+        cr: &NocoBaseMailIntegration,
+        app: &Application,
+        seen: &Seen,
+        plan: &Plan,
+        done: &Done,
+    ) {
+        let now = self.now;
+        let current = match &done.minted {
+            Some(m) => Some(CredentialStatus {
+                key_id: m.key_id.clone(),
+                hint: m.hint.clone(),
+                not_after: time::to_time(m.end),
+                created_at: Some(time::to_time(now)),
+                display_name: Some(m.display_name.clone()),
+            }),
+            None => plan.status.current_key_id.as_ref().map(|k| {
+                let live = app.password_credentials.iter().find(|c| &c.key_id == k);
+                let prior = self
+                    .status
+                    .current_credential
+                    .as_ref()
+                    .filter(|c| &c.key_id == k);
+                CredentialStatus {
+                    key_id: k.clone(),
+                    hint: live
+                        .and_then(|c| c.hint.clone())
+                        .or_else(|| prior.and_then(|c| c.hint.clone())),
+                    not_after: time::to_time(plan.status.not_after.unwrap_or(now)),
+                    created_at: prior.and_then(|c| c.created_at.clone()).or_else(|| {
+                        live.and_then(|c| c.start_date_time)
+                            .map(|t| time::to_time(time::truncate(t)))
+                    }),
+                    display_name: live
+                        .and_then(|c| c.display_name.clone())
+                        .or_else(|| prior.and_then(|c| c.display_name.clone())),
+                }
+            }),
+        };
+        self.has_credential = done.in_secret.is_some();
+        self.status.current_credential = current.clone();
+        self.status.previous_credentials = plan
+            .status
+            .retiring
+            .iter()
+            .map(|r| {
+                let live = app
+                    .password_credentials
+                    .iter()
+                    .find(|c| c.key_id == r.key_id);
+                PreviousCredentialStatus {
+                    key_id: r.key_id.clone(),
+                    hint: live.and_then(|c| c.hint.clone()),
+                    not_after: live
+                        .and_then(|c| c.end_date_time)
+                        .map(|t| time::to_time(time::truncate(t))),
+                    revoke_after: Some(time::to_time(r.revoke_after)),
+                }
+            })
+            .collect();
+        self.status.renewal_time = plan.status.renewal_time.map(time::to_time);
+        self.status.last_rotation_trigger = plan.status.handled_trigger.clone();
+        self.status.secret_name = Some(seen.secret_name.clone());
+
+        let old_cred = find_condition(&self.status.conditions, CREDENTIAL_READY).cloned();
+        match &plan.blocked {
+            Some(b) => {
+                let msg = blocked_message(cr, b, &seen.secret_name);
+                self.set(CREDENTIAL_READY, false, "SecretLimitReached", msg);
+            }
+            None => {
+                let not_after = current.as_ref().map(|c| c.not_after.0.to_string());
+                let renew = self.status.renewal_time.as_ref().map(|t| t.0.to_string());
+                self.set(
+                    CREDENTIAL_READY,
+                    true,
+                    "Valid",
+                    format!(
+                        "client secret valid until {}; renewal at {}",
+                        not_after.unwrap_or_default(),
+                        renew.unwrap_or_default()
+                    ),
+                );
+            }
+        }
+        self.warning_on_change(old_cred.as_ref(), CREDENTIAL_READY);
+        if let Some(m) = &done.minted {
+            self.set(
+                CREDENTIAL_VERIFIED,
+                true,
+                "Verified",
+                format!(
+                    "client secret {} obtained a token from the tenant's token endpoint ({} attempt{})",
+                    m.key_id,
+                    m.verify_attempts,
+                    if m.verify_attempts == 1 { "" } else { "s" }
+                ),
+            );
+        }
+        if self.has_credential {
+            self.set(
+                SECRET_SYNCED,
+                true,
+                "Synced",
+                format!(
+                    "Secret {} holds the current client secret",
+                    seen.secret_name
+                ),
+            );
+        }
+        let spec_consumers = &cr.spec.rotation.consumers;
+        if spec_consumers.is_empty() {
+            self.set(
+                CONSUMERS_UPDATED,
+                true,
+                "NoConsumers",
+                "no consumer workloads configured",
+            );
+        } else if !done.restarted.is_empty() || seen.consumers == Confirmation::Pending {
+            self.set(
+                CONSUMERS_UPDATED,
+                false,
+                "RollingOut",
+                format!(
+                    "waiting for {} to roll out",
+                    consumers::describe(spec_consumers)
+                ),
+            );
+        } else {
+            self.set(
+                CONSUMERS_UPDATED,
+                true,
+                "UpToDate",
+                format!(
+                    "{} restarted after the last credential change",
+                    consumers::describe(spec_consumers)
+                ),
+            );
+        }
+    }
+
+    /// The Delivered condition for the credential the Secret holds (`key`), given each channel's state.
+    pub fn record_delivery(
+        &mut self,
+        cr: &NocoBaseMailIntegration,
+        key: Option<&str>,
+        d: &Deliveries,
+    ) {
+        let old = find_condition(&self.status.conditions, DELIVERED).cloned();
+        let Some(key) = key else {
+            return;
+        };
+        let (reason, message) = if let Some(f) = &self.delivery_failure {
+            (f.reason.to_string(), f.message.clone())
+        } else if d.acknowledgement == Confirmation::Pending {
+            (
+                MANUAL_UPDATE_REQUIRED.to_string(),
+                manual_message(cr, key, self.waiting_previous()),
+            )
+        } else if d.consumers == Confirmation::Pending {
+            (
+                "RollingOut".to_string(),
+                format!(
+                    "waiting for {} to roll out with client secret {key}",
+                    consumers::describe(&cr.spec.rotation.consumers)
+                ),
+            )
+        } else if !d.pending().is_empty() {
+            (
+                "DeliveryPending".to_string(),
+                format!("client secret {key} is not delivered to NocoBase yet"),
+            )
+        } else {
+            let (reason, message) = if d.any_configured() {
+                let what: Vec<&str> = [
+                    (d.variables, "NocoBase variables (read back)"),
+                    (d.record, "NocoBase record (read back)"),
+                    (d.consumers, "consumer rollout"),
+                    (d.acknowledgement, "acknowledged"),
+                ]
+                .into_iter()
+                .filter(|(c, _)| *c == Confirmation::Confirmed)
+                .map(|(_, w)| w)
+                .collect();
+                (
+                    "Delivered",
+                    format!("client secret {key} confirmed: {}", what.join(", ")),
+                )
+            } else {
+                (
+                    "NotRequired",
+                    "no delivery configured and spec.delivery.acknowledgement is NotRequired: only spec.rotation.overlap holds the previous client secret".to_string(),
+                )
+            };
+            self.set(DELIVERED, true, reason, message);
+            return;
+        };
+        self.set(DELIVERED, false, &reason, message);
+        self.warning_on_change(old.as_ref(), DELIVERED);
+    }
+
+    /// The earliest-expiring previous credential still valid: (keyId, notAfter).
+    fn waiting_previous(&self) -> Option<(String, String)> {
+        self.status
+            .previous_credentials
+            .iter()
+            .filter_map(|p| p.not_after.as_ref().map(|t| (p.key_id.clone(), t.clone())))
+            .min_by_key(|(_, t)| t.0)
+            .map(|(k, t)| (k, t.0.to_string()))
+    }
+
+    /// Ready and the failure books, from the pipeline's outcome. Returns when to look again.
+    pub fn conclude(
+        &mut self,
+        outcome: &Result<Option<DateTime<Utc>>, StepError>,
+        backoff: &Backoff,
+        spec_lifetime: &str,
+    ) -> Option<Duration> {
+        self.status.observed_generation = self.generation;
+        let attempts = self.status.failed_attempts.unwrap_or(0).saturating_add(1);
+        let old_ready = find_condition(&self.status.conditions, READY).cloned();
+        let retry = match outcome {
+            Ok(_) => {
+                if self.has_credential {
+                    self.set(
+                        READY,
+                        true,
+                        "Ready",
+                        "application provisioned and credential in the Secret",
+                    );
+                } else {
+                    let why = find_condition(&self.status.conditions, CREDENTIAL_READY)
+                        .filter(|c| !c.is_true())
+                        .map(|c| (c.reason.clone(), c.message.clone()))
+                        .unwrap_or_else(|| {
+                            (
+                                "NoCredential".into(),
+                                "no client secret in the Secret".into(),
+                            )
+                        });
+                    self.set(READY, false, &why.0, why.1);
+                }
+                match &self.delivery_failure {
+                    Some(f) => {
+                        let persistence = if f.permanent {
+                            crate::planner::backoff::Persistence::Permanent
+                        } else {
+                            crate::planner::backoff::Persistence::Transient
+                        };
+                        Some(backoff.delay(u32::try_from(attempts).unwrap_or(1), None, persistence))
+                    }
+                    None => None,
+                }
+            }
+            Err(e) => {
+                let message = failure_message(e.cause(), spec_lifetime);
+                let reason = e.cause().reason();
+                self.set(e.condition(), false, reason, message.clone());
+                self.set(READY, false, reason, message);
+                Some(gate::delay(backoff, attempts, e.cause()))
+            }
+        };
+        match retry {
+            Some(d) => {
+                self.status.failed_attempts = Some(attempts);
+                self.status.next_attempt_after = Some(time::to_time(
+                    self.now + time::to_chrono_delta(d) + chrono::TimeDelta::seconds(1),
+                ));
+            }
+            None => {
+                if self.status.failed_attempts.is_some_and(|n| n != 0) {
+                    self.status.failed_attempts = Some(0);
+                }
+                self.status.next_attempt_after = None;
+            }
+        }
+        self.warning_on_change(old_ready.as_ref(), READY);
+        retry
+    }
+}
+
+/// What a person reads in the failing condition: the cause, plus what to change where we know it.
+pub fn failure_message(e: &Error, spec_lifetime: &str) -> String {
+    match e {
+        Error::Graph(g) if g.is_lifetime_policy() => format!(
+            "spec.secret.lifetime {spec_lifetime} exceeds the tenant's app-management policy; lower it. {g}"
+        ),
+        Error::Graph(g) if g.code() == Some("CredentialTypeNotAllowedAsPerAppPolicy") => format!(
+            "the tenant's app-management policy does not allow client secrets for this app; ask an Entra admin to exempt it (or the operator's apps) from the passwordAddition restriction. {g}"
+        ),
+        e => e.to_string(),
+    }
+}
+
+/// The condition message for a person who must paste the secret by hand.
+fn manual_message(
+    cr: &NocoBaseMailIntegration,
+    key: &str,
+    previous: Option<(String, String)>,
+) -> String {
+    let ns = cr.namespace().unwrap_or_default();
+    let secret = cr.spec.secret.secret_name(&cr.name_any());
+    let keys = &cr.spec.secret.keys;
+    let mut m = format!(
+        "paste client ID ({}) and client secret {key} ({}) from Secret {ns}/{secret} into NocoBase (Settings → Email settings → Outlook), then run: kubectl annotate nocobasemailintegration {} -n {ns} {ACKNOWLEDGED_KEY_ID_ANNOTATION}={key} --overwrite",
+        keys.client_id,
+        keys.client_secret,
+        cr.name_any()
+    );
+    if let Some((old, until)) = previous {
+        m.push_str(&format!(
+            ". Until then the previous client secret {old} stays valid; it expires at {until}"
+        ));
+    }
+    m
+}
+
+/// Which credentials fill Entra's limit and what a person can do.
+fn blocked_message(cr: &NocoBaseMailIntegration, b: &Blocked, secret_name: &str) -> String {
+    let ns = cr.namespace().unwrap_or_default();
+    let holders: Vec<String> = b
+        .holders
+        .iter()
+        .map(|(k, why, end)| {
+            let until = end.map(|e| format!(", expires {e}")).unwrap_or_default();
+            let why = match why {
+                Holder::InSecret => format!("in Secret {secret_name}"),
+                Holder::AwaitingDelivery => {
+                    "previous, kept until its successor is confirmed delivered".into()
+                }
+                Holder::Foreign => "not created by the operator".into(),
+            };
+            format!("{k} ({why}{until})")
+        })
+        .collect();
+    let mut fix = Vec::new();
+    if b.holders.iter().any(|h| h.1 == Holder::AwaitingDelivery) {
+        fix.push(format!(
+            "confirm the delivery of the current client secret (see the Delivered condition; e.g. kubectl annotate nocobasemailintegration {} -n {ns} {ACKNOWLEDGED_KEY_ID_ANNOTATION}=<keyId> --overwrite) or wait until the previous one expires",
+            cr.name_any()
+        ));
+    }
+    if b.holders.iter().any(|h| h.1 == Holder::Foreign) {
+        fix.push(format!(
+            "remove a client secret the operator did not create (az ad app credential delete --id {} --key-id <keyId>)",
+            cr.status
+                .as_ref()
+                .and_then(|s| s.app_id.clone())
+                .unwrap_or_else(|| "<appId>".into())
+        ));
+    }
+    format!(
+        "cannot create a new client secret ({:?}): apps that allow personal Microsoft accounts may have at most {} and these fill the slots: {}. To continue: {}",
+        b.reason,
+        b.limit,
+        holders.join("; "),
+        fix.join("; or ")
+    )
+}
+
+/// Channel names for metrics and messages.
+pub fn channel_name(c: Channel) -> &'static str {
+    match c {
+        Channel::Consumers => "consumers",
+        Channel::Variables => "nocobase-variables",
+        Channel::Record => "nocobase-record",
+        Channel::Acknowledgement => "acknowledgement",
+    }
+}
+
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;
