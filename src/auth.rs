@@ -5,6 +5,7 @@
 //! `ClientOptions.cloud` and given our own reqwest transport so an extra CA (the tests' emulator CA, a
 //! corporate TLS proxy) is trusted. Tokens are cached here until shortly before they expire.
 
+
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{ClientOptions, Transport};
@@ -22,9 +23,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Mutex;
 use url::Url;
 
-pub use crate::graph::SecretText;
-
 mod certificate;
+pub(crate) mod http;
+mod secret_text;
+
+pub use secret_text::SecretText;
 
 /// Renew a cached token when it has less than this left (Graph rejects tokens at expiry; leave room for
 /// clock skew and a slow request).
@@ -211,7 +214,8 @@ fn build_credential(
     extra_ca_pem: Option<&str>,
 ) -> Result<Arc<dyn TokenCredential>, AuthError> {
     let client_options = || -> Result<ClientOptions, AuthError> {
-        let http = http_client(extra_ca_pem, None).map_err(|e| AuthError::Config(e.to_string()))?;
+        let http =
+            http::http_client(extra_ca_pem, None).map_err(|e| AuthError::Config(e.to_string()))?;
         Ok(ClientOptions {
             cloud: Some(Arc::new(cloud.azure_configuration())),
             transport: Some(Transport::new(Arc::new(http))),
@@ -279,24 +283,6 @@ fn build_credential(
         }
     };
     Ok(inner)
-}
-
-/// reqwest client for Entra and Graph: trusts the system roots plus `extra_ca_pem`, if given.
-pub(crate) fn http_client(
-    extra_ca_pem: Option<&str>,
-    timeout: Option<std::time::Duration>,
-) -> Result<reqwest::Client, reqwest::Error> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("entramail-operator/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(10));
-    if let Some(timeout) = timeout {
-        builder = builder.timeout(timeout);
-    }
-    if let Some(pem) = extra_ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())?;
-        builder = builder.tls_certs_merge(certs);
-    }
-    builder.build()
 }
 
 /// azure_identity credential + our own expiry-aware cache.

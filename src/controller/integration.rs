@@ -396,7 +396,7 @@ fn desired_app(cr: &NocoBaseMailIntegration, current_name: Option<&str>) -> Appl
         _ => app.display_name(&cr.namespace().unwrap_or_default(), &cr.name_any()),
     };
     ApplicationUpsert {
-        display_name,
+        display_name: Some(display_name),
         sign_in_audience: Some(app.sign_in_audience.as_graph_str().to_string()),
         required_resource_access: Some(vec![RequiredResourceAccess {
             resource_app_id: MICROSOFT_GRAPH_APP_ID.to_string(),
@@ -413,6 +413,7 @@ fn desired_app(cr: &NocoBaseMailIntegration, current_name: Option<&str>) -> Appl
         web: Some(WebApplication {
             redirect_uris: app.effective_redirect_uris(),
         }),
+        api: None,
         tags: None,
         notes: None,
     }
