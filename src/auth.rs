@@ -4,7 +4,9 @@
 //! Token acquisition is delegated to `azure_identity` 1.0, pointed at the cloud's authority host via
 //! `ClientOptions.cloud` and given our own reqwest transport so an extra CA (the tests' emulator CA, a
 //! corporate TLS proxy) is trusted. Tokens are cached here until shortly before they expire.
-
+//!
+//! [`verify_client_secret`] proves that a client secret the operator minted authenticates (same cloud table and
+//! TLS trust), riding out Entra's replication delay for fresh secrets.
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::TokenCredential;
@@ -26,8 +28,12 @@ use url::Url;
 mod certificate;
 pub(crate) mod http;
 mod secret_text;
+mod verify;
 
 pub use secret_text::SecretText;
+pub use verify::{
+    REPLICATION_LAG_CODES, VerifyError, VerifyOptions, token_endpoint, verify_client_secret,
+};
 
 /// Renew a cached token when it has less than this left (Graph rejects tokens at expiry; leave room for
 /// clock skew and a slow request).

@@ -614,6 +614,90 @@ async fn rejected_token_is_replaced_once() {
 }
 
 #[tokio::test]
+async fn a_fresh_secret_verifies_against_the_token_endpoint() {
+    let f = fixture().await;
+    let app = f
+        .graph
+        .upsert_application("entramail-v", &mail_app("Mail V"))
+        .await
+        .unwrap()
+        .into_application();
+    let pw = f
+        .graph
+        .add_password(&app.id, "entramail uid", Utc::now() + TimeDelta::days(30))
+        .await
+        .unwrap();
+    let options = auth::VerifyOptions {
+        max_wait: Duration::from_secs(5),
+        base_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(200),
+        request_timeout: Duration::from_secs(5),
+    };
+    let before = count(&f.handle, "POST /{tenant}/oauth2/v2.0/token");
+    let attempts = auth::verify_client_secret(
+        TENANT,
+        &cloud(&f.emu),
+        &app.app_id,
+        &pw.secret_text,
+        Some(&f.emu.ca_pem()),
+        &options,
+    )
+    .await
+    .unwrap();
+    assert!(attempts >= 1);
+    assert_eq!(
+        count(&f.handle, "POST /{tenant}/oauth2/v2.0/token"),
+        before + u64::from(attempts)
+    );
+
+    // A secret Entra does not know looks exactly like one that has not replicated: after the bound it is
+    // NotYetValid (AADSTS7000215), never a success, and the error does not carry the secret.
+    let wrong = SecretText::new("not-the-secret~123");
+    let short = auth::VerifyOptions {
+        max_wait: Duration::from_millis(300),
+        ..options.clone()
+    };
+    let err = auth::verify_client_secret(
+        TENANT,
+        &cloud(&f.emu),
+        &app.app_id,
+        &wrong,
+        Some(&f.emu.ca_pem()),
+        &short,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            auth::VerifyError::NotYetValid {
+                code: 7_000_215,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("not-the-secret"));
+
+    // An unknown tenant is final at once.
+    let err = auth::verify_client_secret(
+        "99999999-0000-0000-0000-000000000000",
+        &cloud(&f.emu),
+        &app.app_id,
+        &pw.secret_text,
+        Some(&f.emu.ca_pem()),
+        &options,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, auth::VerifyError::Rejected { attempts: 1, .. }),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains(pw.secret_text.expose()));
+}
+
+#[tokio::test]
 async fn add_password_is_not_resent_after_a_server_error() {
     let f = fixture().await;
     let app = f
