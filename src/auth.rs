@@ -4,6 +4,9 @@
 //! Token acquisition is delegated to `azure_identity` 1.0, pointed at the cloud's authority host via
 //! `ClientOptions.cloud` and given our own reqwest transport so an extra CA (the tests' emulator CA, a
 //! corporate TLS proxy) is trusted. Tokens are cached here until shortly before they expire.
+//!
+//! [`verify_client_secret`] proves that a client secret the operator minted authenticates (same cloud table and
+//! TLS trust), riding out Entra's replication delay for fresh secrets.
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::TokenCredential;
@@ -22,9 +25,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Mutex;
 use url::Url;
 
-pub use crate::graph::SecretText;
-
 mod certificate;
+pub(crate) mod http;
+mod secret_text;
+mod verify;
+
+pub use secret_text::SecretText;
+pub use verify::{
+    REPLICATION_LAG_CODES, VerifyError, VerifyOptions, token_endpoint, verify_client_secret,
+};
 
 /// Renew a cached token when it has less than this left (Graph rejects tokens at expiry; leave room for
 /// clock skew and a slow request).
@@ -211,7 +220,8 @@ fn build_credential(
     extra_ca_pem: Option<&str>,
 ) -> Result<Arc<dyn TokenCredential>, AuthError> {
     let client_options = || -> Result<ClientOptions, AuthError> {
-        let http = http_client(extra_ca_pem, None).map_err(|e| AuthError::Config(e.to_string()))?;
+        let http =
+            http::http_client(extra_ca_pem, None).map_err(|e| AuthError::Config(e.to_string()))?;
         Ok(ClientOptions {
             cloud: Some(Arc::new(cloud.azure_configuration())),
             transport: Some(Transport::new(Arc::new(http))),
@@ -279,24 +289,6 @@ fn build_credential(
         }
     };
     Ok(inner)
-}
-
-/// reqwest client for Entra and Graph: trusts the system roots plus `extra_ca_pem`, if given.
-pub(crate) fn http_client(
-    extra_ca_pem: Option<&str>,
-    timeout: Option<std::time::Duration>,
-) -> Result<reqwest::Client, reqwest::Error> {
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("entramail-operator/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(10));
-    if let Some(timeout) = timeout {
-        builder = builder.timeout(timeout);
-    }
-    if let Some(pem) = extra_ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())?;
-        builder = builder.tls_certs_merge(certs);
-    }
-    builder.build()
 }
 
 /// azure_identity credential + our own expiry-aware cache.

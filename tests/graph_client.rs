@@ -5,8 +5,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{TimeDelta, Utc};
 use entramail_operator::auth::{self, AuthMethod, Cloud, SecretText};
 use entramail_operator::graph::{
-    ApplicationUpsert, GraphClient, GraphConfig, GraphMetrics, MICROSOFT_GRAPH_APP_ID,
-    RequiredResourceAccess, ResourceAccess, RetryPolicy, UpsertOutcome, WebApplication,
+    ApiApplication, ApplicationUpsert, GraphClient, GraphConfig, GraphMetrics,
+    MICROSOFT_GRAPH_APP_ID, RequiredResourceAccess, ResourceAccess, RetryPolicy, UpsertOutcome,
+    WebApplication,
 };
 use graph_emulator::{Emulator, EmulatorHandle};
 use std::sync::{Arc, Mutex};
@@ -98,7 +99,7 @@ fn count(handle: &EmulatorHandle, key: &str) -> u64 {
 
 fn mail_app(name: &str) -> ApplicationUpsert {
     ApplicationUpsert {
-        display_name: name.into(),
+        display_name: Some(name.into()),
         sign_in_audience: Some("AzureADMyOrg".into()),
         required_resource_access: Some(vec![RequiredResourceAccess {
             resource_app_id: MICROSOFT_GRAPH_APP_ID.into(),
@@ -179,7 +180,7 @@ async fn client_secret_token_and_application_lifecycle() {
     );
 
     let patch = ApplicationUpsert {
-        display_name: "Mail A3".into(),
+        display_name: Some("Mail A3".into()),
         ..Default::default()
     };
     f.graph.update_application(&app.id, &patch).await.unwrap();
@@ -610,4 +611,169 @@ async fn rejected_token_is_replaced_once() {
         Some(&1),
         "{by_status:?}"
     );
+}
+
+#[tokio::test]
+async fn a_fresh_secret_verifies_against_the_token_endpoint() {
+    let f = fixture().await;
+    let app = f
+        .graph
+        .upsert_application("entramail-v", &mail_app("Mail V"))
+        .await
+        .unwrap()
+        .into_application();
+    let pw = f
+        .graph
+        .add_password(&app.id, "entramail uid", Utc::now() + TimeDelta::days(30))
+        .await
+        .unwrap();
+    let options = auth::VerifyOptions {
+        max_wait: Duration::from_secs(5),
+        base_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(200),
+        request_timeout: Duration::from_secs(5),
+    };
+    let before = count(&f.handle, "POST /{tenant}/oauth2/v2.0/token");
+    let attempts = auth::verify_client_secret(
+        TENANT,
+        &cloud(&f.emu),
+        &app.app_id,
+        &pw.secret_text,
+        Some(&f.emu.ca_pem()),
+        &options,
+    )
+    .await
+    .unwrap();
+    assert!(attempts >= 1);
+    assert_eq!(
+        count(&f.handle, "POST /{tenant}/oauth2/v2.0/token"),
+        before + u64::from(attempts)
+    );
+
+    // A secret Entra does not know looks exactly like one that has not replicated: after the bound it is
+    // NotYetValid (AADSTS7000215), never a success, and the error does not carry the secret.
+    let wrong = SecretText::new("not-the-secret~123");
+    let short = auth::VerifyOptions {
+        max_wait: Duration::from_millis(300),
+        ..options.clone()
+    };
+    let err = auth::verify_client_secret(
+        TENANT,
+        &cloud(&f.emu),
+        &app.app_id,
+        &wrong,
+        Some(&f.emu.ca_pem()),
+        &short,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            auth::VerifyError::NotYetValid {
+                code: 7_000_215,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("not-the-secret"));
+
+    // An unknown tenant is final at once.
+    let err = auth::verify_client_secret(
+        "99999999-0000-0000-0000-000000000000",
+        &cloud(&f.emu),
+        &app.app_id,
+        &pw.secret_text,
+        Some(&f.emu.ca_pem()),
+        &options,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, auth::VerifyError::Rejected { attempts: 1, .. }),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains(pw.secret_text.expose()));
+}
+
+#[tokio::test]
+async fn add_password_is_not_resent_after_a_server_error() {
+    let f = fixture().await;
+    let app = f
+        .graph
+        .upsert_application("entramail-amb", &mail_app("Mail Amb"))
+        .await
+        .unwrap()
+        .into_application();
+    let key = "POST /applications/{id}/addPassword";
+    let before = count(&f.handle, key);
+    f.handle.fail_next(1, 503);
+    let err = f
+        .graph
+        .add_password(&app.id, "entramail uid", Utc::now() + TimeDelta::days(30))
+        .await
+        .unwrap_err();
+    assert!(err.is_ambiguous(), "{err}");
+    assert!(!err.is_permanent());
+    assert_eq!(
+        count(&f.handle, key),
+        before + 1,
+        "must not mint blindly again"
+    );
+    // Idempotent calls are still retried through the same fault.
+    f.handle.fail_next(1, 503);
+    assert!(f.graph.get_application(&app.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn personal_account_audience_is_created_with_v2_tokens() {
+    let f = fixture().await;
+    let want = ApplicationUpsert {
+        sign_in_audience: Some("AzureADandPersonalMicrosoftAccount".into()),
+        ..mail_app("Mail Personal")
+    };
+    let app = f
+        .graph
+        .upsert_application("entramail-msa", &want)
+        .await
+        .unwrap()
+        .into_application();
+    assert_eq!(
+        app.api
+            .as_ref()
+            .and_then(|a| a.requested_access_token_version),
+        Some(2)
+    );
+    assert!(want.is_satisfied_by(&app));
+    let stored = f.handle.application_by_app_id(TENANT, &app.app_id).unwrap();
+    assert_eq!(
+        stored.extra.get("api"),
+        Some(&serde_json::json!({"requestedAccessTokenVersion": 2}))
+    );
+
+    // An update that sets only the redirect URIs sends nothing else (no audience, no api, no name).
+    let only_web = ApplicationUpsert {
+        web: Some(WebApplication {
+            redirect_uris: vec!["https://other.example/admin/settings/mail/oauth2".into()],
+        }),
+        ..Default::default()
+    };
+    f.graph
+        .update_application(&app.id, &only_web)
+        .await
+        .unwrap();
+    let after = f.graph.get_application(&app.id).await.unwrap().unwrap();
+    assert_eq!(after.display_name.as_deref(), Some("Mail Personal"));
+    assert_eq!(
+        after.sign_in_audience.as_deref(),
+        Some("AzureADandPersonalMicrosoftAccount")
+    );
+    assert_eq!(
+        after.api,
+        Some(ApiApplication {
+            requested_access_token_version: Some(2)
+        })
+    );
+    assert!(only_web.is_satisfied_by(&after));
 }

@@ -56,8 +56,8 @@ pub struct Config {
     /// Retries inside one Graph call (throttling, 5xx, replication lag).
     pub graph_retry: RetryPolicy,
     /// How long a just-minted client secret may take to authenticate (Entra replicates new secrets) before the
-    /// attempt counts as failed.
-    pub verify_timeout: Duration,
+    /// attempt counts as failed, and how often to try.
+    pub verify: crate::auth::VerifyOptions,
     /// How often a Ready tenant re-checks that a token is still obtainable.
     pub tenant_recheck: Duration,
     /// Event reporter (controller name).
@@ -85,7 +85,7 @@ impl Default for Config {
             min_requeue: Duration::from_secs(1),
             consistency_grace: Duration::from_secs(300),
             graph_retry: RetryPolicy::default(),
-            verify_timeout: Duration::from_secs(120),
+            verify: crate::auth::VerifyOptions::default(),
             tenant_recheck: Duration::from_secs(3600),
             reporter: "entramail-operator".into(),
             metrics: Arc::new(Metrics::default()),

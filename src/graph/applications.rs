@@ -15,6 +15,8 @@ impl GraphClient {
     ///
     /// Always writes: callers that want a write-free steady state check
     /// [`ApplicationUpsert::is_satisfied_by`] against `get_application_by_unique_name` first.
+    /// Sends [`ApplicationUpsert::normalized`] (only the fields that are set; v2 tokens for personal audiences).
+    /// Graph requires `displayName` when this creates the application.
     pub async fn upsert_application(
         &self,
         unique_name: &str,
@@ -25,12 +27,13 @@ impl GraphClient {
             method: Method::PATCH,
             endpoint: ENDPOINT,
             url: self.url(&unique_name_path(unique_name), None)?,
-            body: Some(to_json(app)?),
+            body: Some(to_json(&app.normalized())?),
             prefer: Some("create-if-missing"),
             retry_also: RetryAlso {
                 conflict: true,
                 ..RetryAlso::NONE
             },
+            idempotent: true,
         };
         let reply = self.execute(&call).await?;
         if reply.status == 201 && !reply.body.is_empty() {
@@ -61,6 +64,7 @@ impl GraphClient {
             body: None,
             prefer: None,
             retry_also: RetryAlso::NONE,
+            idempotent: true,
         };
         match self.execute(&call).await {
             Ok(reply) => Ok(Some(reply.json(ENDPOINT)?)),
@@ -83,6 +87,7 @@ impl GraphClient {
             body: None,
             prefer: None,
             retry_also: RetryAlso::NONE,
+            idempotent: true,
         };
         let list: Collection<Application> = self.execute(&call).await?.json(ENDPOINT)?;
         Ok(list.value.into_iter().find(|a| a.app_id == app_id))
@@ -116,11 +121,13 @@ impl GraphClient {
                 not_found: retry_not_found,
                 ..RetryAlso::NONE
             },
+            idempotent: true,
         };
         self.execute(&call).await?.json(ENDPOINT)
     }
 
-    /// `PATCH /applications/{id}` with the given fields.
+    /// `PATCH /applications/{id}` with the fields of `patch` that are set (see [`ApplicationUpsert::normalized`]);
+    /// Graph leaves every other property as it is.
     pub async fn update_application(
         &self,
         object_id: &str,
@@ -130,13 +137,14 @@ impl GraphClient {
             method: Method::PATCH,
             endpoint: "/applications/{id}",
             url: self.url(&object_path(object_id), None)?,
-            body: Some(to_json(patch)?),
+            body: Some(to_json(&patch.normalized())?),
             prefer: None,
             retry_also: RetryAlso {
                 not_found: true,
                 conflict: true,
                 ..RetryAlso::NONE
             },
+            idempotent: true,
         };
         self.execute(&call).await.map(drop)
     }
@@ -150,6 +158,7 @@ impl GraphClient {
             body: None,
             prefer: None,
             retry_also: RetryAlso::NONE,
+            idempotent: true,
         };
         match self.execute(&call).await {
             Ok(_) => Ok(()),
@@ -161,8 +170,12 @@ impl GraphClient {
     /// `POST /applications/{id}/addPassword` with an explicit end date (Graph's 2-year default is often
     /// rejected by tenant policy). The secret text in the result exists nowhere else: store it at once.
     ///
-    /// 404 is retried (the application may have just been created); note that a retried timeout can mint
-    /// a second credential — it carries the same display name, so the caller's orphan sweep finds it.
+    /// addPassword is not idempotent: every call that Graph carries out mints another secret. So it is retried
+    /// only when Graph certainly did not act on it (429 with `Retry-After`, a 404 while a fresh application
+    /// replicates, connect failures, a 401 token refresh). After a 5xx, a timeout, a dropped connection or an
+    /// unreadable success body the error is returned with [`GraphError::is_ambiguous`] true: the credential may
+    /// exist. Re-read the application and look for a credential with `display_name` before minting again (its
+    /// secret text is lost; revoke it).
     pub async fn add_password(
         &self,
         object_id: &str,
@@ -185,6 +198,7 @@ impl GraphClient {
                 not_found: true,
                 ..RetryAlso::NONE
             },
+            idempotent: false,
         };
         let resp: AddPasswordResponse = self.execute(&call).await?.json(ENDPOINT)?;
         let secret_text =
@@ -200,8 +214,13 @@ impl GraphClient {
         })
     }
 
-    /// `POST /applications/{id}/removePassword`. A credential (or application) that is already gone
-    /// counts as success, so a repeated revoke is harmless.
+    /// `POST /applications/{id}/removePassword`. A credential (or application) that is already gone counts as
+    /// success, so a repeated revoke is harmless.
+    ///
+    /// What Graph answers for a keyId that no longer exists is not documented
+    /// (<https://learn.microsoft.com/graph/api/application-removepassword> lists only `204`); 400 and 404 have both
+    /// been seen. So on any 400/404 the application is re-read: if it is gone or no longer lists `key_id`, the
+    /// revoke is done; only if the credential is still there does the error surface.
     pub async fn remove_password(&self, object_id: &str, key_id: &str) -> Result<(), GraphError> {
         let call = Call {
             method: Method::POST,
@@ -210,32 +229,26 @@ impl GraphClient {
             body: Some(json!({ "keyId": key_id })),
             prefer: None,
             retry_also: RetryAlso::NONE,
+            idempotent: true,
         };
-        match self.execute(&call).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() || is_unknown_key(&e) => Ok(()),
-            Err(e) => Err(e),
+        let err = match self.execute(&call).await {
+            Ok(_) => return Ok(()),
+            Err(e) if matches!(e.status(), Some(400 | 404)) => e,
+            Err(e) => return Err(e),
+        };
+        match self.get_application(object_id).await? {
+            None => Ok(()),
+            Some(app) if !has_key(&app, key_id) => Ok(()),
+            Some(_) => Err(err),
         }
     }
 }
 
-/// Graph answers an unknown keyId with 400 and a "not found"-style message rather than 404.
-fn is_unknown_key(err: &GraphError) -> bool {
-    match err {
-        GraphError::Api {
-            status: 400,
-            code,
-            message,
-            ..
-        } => {
-            let text = format!("{code} {message}").to_lowercase();
-            (text.contains("notfound")
-                || text.contains("not found")
-                || text.contains("no password"))
-                && (text.contains("key") || text.contains("credential"))
-        }
-        _ => false,
-    }
+/// Whether `app` still lists a password credential with `key_id` (GUIDs compare case-insensitively).
+fn has_key(app: &Application, key_id: &str) -> bool {
+    app.password_credentials
+        .iter()
+        .any(|c| c.key_id.eq_ignore_ascii_case(key_id))
 }
 
 fn unique_name_path(unique_name: &str) -> String {
@@ -249,33 +262,237 @@ fn object_path(object_id: &str) -> String {
     )
 }
 
+/// A request body as JSON. Failing here is a programming error, not a Graph answer (so not `Decode`, which
+/// means Graph's success reply was unreadable and the request may have taken effect).
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, GraphError> {
-    serde_json::to_value(value).map_err(|e| GraphError::Decode {
-        endpoint: "request body".into(),
-        message: e.to_string(),
-    })
+    serde_json::to_value(value)
+        .map_err(|e| GraphError::Config(format!("cannot encode request body: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::graph::error::decode_api_error;
+    use crate::graph::RetryPolicy;
+    use crate::graph::test_server::{Step, fast_retry, serve};
+    use chrono::{TimeDelta, Utc};
+    use reqwest::Method;
+    use serde_json::json;
+    use std::time::Duration;
 
-    #[test]
-    fn unknown_key_is_recognised() {
-        let e = decode_api_error(
-            400,
-            br#"{"error":{"code":"Request_BadRequest","message":"No password credential found with keyId 'x'."}}"#,
-            None,
-            None,
+    const ADD: &str = "/applications/o1/addPassword";
+    const REMOVE: &str = "/applications/o1/removePassword";
+    const KEY: &str = "6d1fe1c4-6f0b-4c53-9a3e-000000000001";
+
+    fn minted() -> serde_json::Value {
+        json!({
+            "keyId": KEY, "displayName": "entramail:uid:1", "hint": "Abc",
+            "secretText": "Abc~very-secret", "endDateTime": "2030-01-01T00:00:00Z"
+        })
+    }
+
+    fn app_with_keys(keys: &[&str]) -> serde_json::Value {
+        let creds: Vec<_> = keys.iter().map(|k| json!({"keyId": k})).collect();
+        json!({"id": "o1", "appId": "a1", "passwordCredentials": creds})
+    }
+
+    #[tokio::test]
+    async fn add_password_is_not_resent_after_a_server_error() {
+        let server = serve(
+            vec![Step::error(
+                Method::POST,
+                ADD,
+                503,
+                "ServiceUnavailable",
+                "try later",
+            )],
+            fast_retry(),
+            Duration::from_secs(5),
+        )
+        .await;
+        let err = server
+            .client
+            .add_password("o1", "entramail:uid:1", Utc::now() + TimeDelta::days(30))
+            .await
+            .unwrap_err();
+        assert!(err.is_ambiguous(), "{err}");
+        assert_eq!(err.status(), Some(503));
+        assert_eq!(
+            server.seen().len(),
+            1,
+            "a second POST could mint a second secret"
         );
-        assert!(is_unknown_key(&e));
-        let other = decode_api_error(
-            400,
-            br#"{"error":{"code":"Request_BadRequest","message":"Invalid value for endDateTime"}}"#,
-            None,
-            None,
-        );
-        assert!(!is_unknown_key(&other));
+        server.assert_done();
+    }
+
+    #[tokio::test]
+    async fn add_password_is_not_resent_after_a_timeout() {
+        let server = serve(
+            vec![Step::new(Method::POST, ADD, 200, minted()).delay(Duration::from_secs(3))],
+            fast_retry(),
+            Duration::from_millis(300),
+        )
+        .await;
+        let err = server
+            .client
+            .add_password("o1", "entramail:uid:1", Utc::now() + TimeDelta::days(30))
+            .await
+            .unwrap_err();
+        assert!(err.is_ambiguous(), "{err}");
+        assert_eq!(err.reason(), "GraphUnreachable");
+        assert_eq!(server.seen().len(), 1);
+        assert!(!err.to_string().contains("very-secret"));
+    }
+
+    #[tokio::test]
+    async fn add_password_still_retries_what_graph_did_not_process() {
+        let server = serve(
+            vec![
+                Step::error(Method::POST, ADD, 429, "TooManyRequests", "slow down")
+                    .header("Retry-After", "0.05"),
+                Step::error(
+                    Method::POST,
+                    ADD,
+                    404,
+                    "Request_ResourceNotFound",
+                    "not yet",
+                ),
+                Step::new(Method::POST, ADD, 200, minted()),
+            ],
+            fast_retry(),
+            Duration::from_secs(5),
+        )
+        .await;
+        let np = server
+            .client
+            .add_password("o1", "entramail:uid:1", Utc::now() + TimeDelta::days(30))
+            .await
+            .unwrap();
+        assert_eq!(np.credential.key_id, KEY);
+        assert_eq!(np.secret_text.expose(), "Abc~very-secret");
+        server.assert_done();
+    }
+
+    #[tokio::test]
+    async fn add_password_success_without_secret_is_ambiguous() {
+        let server = serve(
+            vec![Step::new(Method::POST, ADD, 200, json!({"keyId": KEY}))],
+            fast_retry(),
+            Duration::from_secs(5),
+        )
+        .await;
+        let err = server
+            .client
+            .add_password("o1", "d", Utc::now() + TimeDelta::days(30))
+            .await
+            .unwrap_err();
+        assert!(err.is_ambiguous(), "the credential was created: {err}");
+        server.assert_done();
+    }
+
+    #[tokio::test]
+    async fn remove_password_of_a_gone_key_is_success_whatever_graph_says() {
+        for (status, code, message) in [
+            (
+                400,
+                "Request_BadRequest",
+                "Invalid value specified for property 'keyId'.",
+            ),
+            (404, "Request_ResourceNotFound", "Resource does not exist."),
+            (
+                400,
+                "Request_BadRequest",
+                "No password credential found with keyId.",
+            ),
+        ] {
+            let server = serve(
+                vec![
+                    Step::error(Method::POST, REMOVE, status, code, message),
+                    Step::new(
+                        Method::GET,
+                        "/applications/o1",
+                        200,
+                        app_with_keys(&["other-key"]),
+                    ),
+                ],
+                fast_retry(),
+                Duration::from_secs(5),
+            )
+            .await;
+            server.client.remove_password("o1", KEY).await.unwrap();
+            server.assert_done();
+        }
+    }
+
+    #[tokio::test]
+    async fn remove_password_when_the_application_is_gone_is_success() {
+        let server = serve(
+            vec![
+                Step::error(
+                    Method::POST,
+                    REMOVE,
+                    404,
+                    "Request_ResourceNotFound",
+                    "gone",
+                ),
+                Step::error(
+                    Method::GET,
+                    "/applications/o1",
+                    404,
+                    "Request_ResourceNotFound",
+                    "gone",
+                ),
+            ],
+            fast_retry(),
+            Duration::from_secs(5),
+        )
+        .await;
+        server.client.remove_password("o1", KEY).await.unwrap();
+        server.assert_done();
+    }
+
+    #[tokio::test]
+    async fn remove_password_fails_while_the_key_is_still_there() {
+        let server = serve(
+            vec![
+                Step::error(
+                    Method::POST,
+                    REMOVE,
+                    400,
+                    "Request_BadRequest",
+                    "No password credential found with keyId.",
+                ),
+                // Case differs: GUIDs compare case-insensitively.
+                Step::new(
+                    Method::GET,
+                    "/applications/o1",
+                    200,
+                    app_with_keys(&[&KEY.to_uppercase()]),
+                ),
+            ],
+            fast_retry(),
+            Duration::from_secs(5),
+        )
+        .await;
+        let err = server.client.remove_password("o1", KEY).await.unwrap_err();
+        assert_eq!(err.status(), Some(400));
+        server.assert_done();
+    }
+
+    #[tokio::test]
+    async fn remove_password_other_errors_are_not_second_guessed() {
+        let server = serve(
+            vec![Step::error(
+                Method::POST,
+                REMOVE,
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            )],
+            RetryPolicy::none(),
+            Duration::from_secs(5),
+        )
+        .await;
+        let err = server.client.remove_password("o1", KEY).await.unwrap_err();
+        assert_eq!(err.status(), Some(403));
+        server.assert_done();
     }
 }

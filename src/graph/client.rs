@@ -65,6 +65,9 @@ pub(crate) struct RetryAlso {
     pub conflict: bool,
     /// 400 NoBackingApplicationObject (service principal created before its app replicated).
     pub no_backing_application: bool,
+    /// 403 Authorization_RequestDenied "…backing application of the service principal being created must in the
+    /// local tenant": the same race, reported as a permission error (only that message; other 403s are real).
+    pub backing_application_not_local: bool,
 }
 
 impl RetryAlso {
@@ -72,12 +75,14 @@ impl RetryAlso {
         not_found: false,
         conflict: false,
         no_backing_application: false,
+        backing_application_not_local: false,
     };
 
     fn matches(self, err: &GraphError) -> bool {
         (self.not_found && err.is_not_found())
             || (self.conflict && err.is_conflict())
             || (self.no_backing_application && err.is_no_backing_application())
+            || (self.backing_application_not_local && err.is_backing_application_not_local())
     }
 }
 
@@ -90,6 +95,12 @@ pub(crate) struct Call {
     pub body: Option<serde_json::Value>,
     pub prefer: Option<&'static str>,
     pub retry_also: RetryAlso,
+    /// False for a request that creates something new each time it is carried out (`addPassword` mints a new
+    /// secret per call). Such a call is never re-sent after an ambiguous failure (5xx, timeout, dropped
+    /// connection: see [`GraphError::is_ambiguous`]), because the first attempt may have succeeded; the error
+    /// surfaces so the caller can re-read. Failures Graph did not act on (429, 401, connect errors, the 404s
+    /// of `retry_also`) are still retried.
+    pub idempotent: bool,
 }
 
 /// A successful response.
@@ -115,7 +126,7 @@ impl GraphClient {
                 cfg.graph_base
             )));
         }
-        let http = crate::auth::http_client(cfg.extra_ca_pem.as_deref(), Some(cfg.timeout))
+        let http = crate::auth::http::http_client(cfg.extra_ca_pem.as_deref(), Some(cfg.timeout))
             .map_err(|e| GraphError::Config(format!("cannot build HTTP client: {e}")))?;
         Ok(Self {
             http,
@@ -154,6 +165,10 @@ impl GraphClient {
                 continue;
             }
             if !(err.is_retryable() || call.retry_also.matches(&err)) {
+                return Err(err);
+            }
+            if !call.idempotent && err.is_ambiguous() {
+                tracing::debug!(endpoint = call.endpoint, method = %call.method, attempts, error = %err, "not re-sending a non-idempotent Graph call after an ambiguous failure");
                 return Err(err);
             }
             let jitter: f64 = rand::random();
@@ -247,6 +262,9 @@ pub(crate) fn odata_key(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::test_server::{Step, serve};
+    use reqwest::Method;
+    use serde_json::json;
 
     #[test]
     fn encodes_components() {
@@ -282,5 +300,67 @@ mod tests {
                 .as_str(),
             "https://graph.example.test/v1.0/applications(uniqueName='n1')"
         );
+    }
+
+    #[tokio::test]
+    async fn fractional_retry_after_is_honoured() {
+        // A 2 s backoff: if "0.2" were not understood the client would wait at least 1 s.
+        let retry = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(2),
+            max_total_wait: Duration::from_secs(10),
+        };
+        let server = serve(
+            vec![
+                Step::error(
+                    Method::GET,
+                    "/applications/o1",
+                    429,
+                    "TooManyRequests",
+                    "Please retry again later.",
+                )
+                .header("Retry-After", "0.2"),
+                Step::new(
+                    Method::GET,
+                    "/applications/o1",
+                    200,
+                    json!({"id": "o1", "appId": "a1"}),
+                ),
+            ],
+            retry,
+            Duration::from_secs(5),
+        )
+        .await;
+        let started = Instant::now();
+        let app = server.client.get_application("o1").await.unwrap().unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(app.app_id, "a1");
+        assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+        server.assert_done();
+    }
+
+    #[tokio::test]
+    async fn fractional_retry_after_reaches_the_error() {
+        let server = serve(
+            vec![
+                Step::error(
+                    Method::GET,
+                    "/applications/o1",
+                    429,
+                    "TooManyRequests",
+                    "Please retry again later.",
+                )
+                .header("Retry-After", "2.128"),
+            ],
+            RetryPolicy::none(),
+            Duration::from_secs(5),
+        )
+        .await;
+        let err = server.client.get_application("o1").await.unwrap_err();
+        assert!(err.is_throttled());
+        assert_eq!(err.retry_after(), Some(Duration::from_millis(2128)));
+        server.assert_done();
     }
 }

@@ -6,8 +6,24 @@ use std::time::Duration;
 
 /// Graph's error code when a password credential's lifetime violates a tenant app-management policy.
 pub const CODE_LIFETIME_POLICY: &str = "CredentialInvalidLifetimeAsPerAppPolicy";
+/// Graph's error code when a tenant app-management policy forbids the credential type itself
+/// (`passwordAddition` restriction: no client secrets at all), as opposed to its lifetime.
+/// Seen in the wild on `addPassword`, e.g. OfficeDev/teams-toolkit's `aadErrorCode.credentialTypeNotAllowedAsPerAppPolicy`;
+/// policy reference: <https://learn.microsoft.com/graph/api/resources/passwordcredentialconfiguration>.
+pub const CODE_CREDENTIAL_TYPE_POLICY: &str = "CredentialTypeNotAllowedAsPerAppPolicy";
 /// Error code for a service principal create that raced ahead of its application's replication.
 pub const CODE_NO_BACKING_APPLICATION: &str = "NoBackingApplicationObject";
+/// Graph's code for a 403 (any permission problem) and for the misleading replication 403 below.
+pub const CODE_AUTHORIZATION_DENIED: &str = "Authorization_RequestDenied";
+/// Message of the 403 Graph sends when `POST /servicePrincipals` runs before the application it names has
+/// replicated (the grammar is Graph's). A maintainer of the Terraform AzureAD provider calls it "a known API issue
+/// [...] the error message here is both misleading and wrong" and retries it
+/// (hashicorp/terraform-provider-azuread#992, #581, #611).
+pub const MESSAGE_BACKING_APPLICATION_NOT_LOCAL: &str =
+    "the backing application of the service principal being created must in the local tenant";
+/// Graph's code for a create that collides with an existing object, e.g. a second `oauth2PermissionGrant` for the
+/// same client, resource and consent type ("Permission entry already exists.", hashicorp/terraform-provider-azuread#690).
+pub const CODE_MULTIPLE_OBJECTS_WITH_SAME_KEY: &str = "Request_MultipleObjectsWithSameKeyValue";
 
 /// A failed Graph call. Messages carry Graph's own error text and ids, never secrets or tokens.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +71,8 @@ impl GraphError {
         }
     }
 
-    /// Transient: throttling, server errors, timeouts and connection failures.
+    /// Transient at the HTTP level: throttling, server errors, timeouts and connection failures
+    /// (what the retry layer retries for idempotent calls).
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Api { status, .. } => *status == 429 || (500..=599).contains(status),
@@ -81,6 +98,25 @@ impl GraphError {
         self.code() == Some(CODE_LIFETIME_POLICY)
     }
 
+    /// The tenant's app-management policy forbids client secrets altogether (no lifetime will do).
+    pub fn is_credential_type_policy(&self) -> bool {
+        self.code() == Some(CODE_CREDENTIAL_TYPE_POLICY)
+    }
+
+    /// The outcome of the request is unknown: it may have been carried out although no usable answer came back
+    /// (a 5xx, a timeout or a connection that dropped after the request could have been sent, or a success
+    /// response whose body could not be read). For a non-idempotent create such as `addPassword` the caller
+    /// must re-read the object instead of creating again. A connect failure is not ambiguous (nothing was sent),
+    /// and neither is a 429 (Graph rejected the request without processing it).
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            Self::Api { status, .. } => (500..=599).contains(status),
+            Self::Transport(e) => !e.is_builder() && !e.is_connect(),
+            Self::Decode { .. } => true,
+            Self::Auth(_) | Self::Config(_) => false,
+        }
+    }
+
     /// A service principal create ran ahead of its application's replication (eventual consistency).
     pub fn is_no_backing_application(&self) -> bool {
         match self {
@@ -93,14 +129,42 @@ impl GraphError {
         }
     }
 
-    /// A failure retrying cannot fix by itself: a policy, a permission, a bad request.
+    /// A service principal create answered with the misleading replication 403 (see
+    /// [`MESSAGE_BACKING_APPLICATION_NOT_LOCAL`]). Any other 403 is a real permission problem.
+    pub fn is_backing_application_not_local(&self) -> bool {
+        match self {
+            Self::Api {
+                status: 403,
+                message,
+                ..
+            } => message
+                .to_ascii_lowercase()
+                .contains(MESSAGE_BACKING_APPLICATION_NOT_LOCAL),
+            _ => false,
+        }
+    }
+
+    /// Entra has not replicated something this request depends on yet: worth retrying after a short wait.
+    pub fn is_replication_lag(&self) -> bool {
+        self.is_no_backing_application() || self.is_backing_application_not_local()
+    }
+
+    /// Retrying the same request cannot succeed until someone changes the spec or the tenant: bad requests
+    /// (other than replication lag), authentication and permission failures (other than the replication 403),
+    /// tenant credential policies and invalid configuration. The controller backs these off long instead of
+    /// hammering Graph. Everything else (429, 5xx, timeouts, replication lag, 404 on fresh objects, 409 races)
+    /// is transient.
     pub fn is_permanent(&self) -> bool {
+        if self.is_lifetime_policy() || self.is_credential_type_policy() {
+            return true;
+        }
         match self {
             Self::Api { status, .. } => {
-                matches!(status, 400 | 401 | 403) && !self.is_no_backing_application()
+                matches!(status, 400 | 401 | 403) && !self.is_replication_lag()
             }
             Self::Config(_) => true,
-            _ => false,
+            Self::Auth(AuthError::Config(_) | AuthError::Unsupported(_)) => true,
+            Self::Auth(AuthError::Token(_)) | Self::Transport(_) | Self::Decode { .. } => false,
         }
     }
 
@@ -108,6 +172,7 @@ impl GraphError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Api { .. } if self.is_lifetime_policy() => "CredentialLifetimePolicy",
+            Self::Api { .. } if self.is_credential_type_policy() => "CredentialTypePolicy",
             Self::Api { status, .. } => match status {
                 400 => "GraphBadRequest",
                 401 => "GraphUnauthorized",
@@ -264,6 +329,133 @@ mod tests {
             None,
         );
         assert!(b.is_no_backing_application());
+    }
+
+    fn api(status: u16, code: &str, message: &str) -> GraphError {
+        let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+        decode_api_error(status, body.as_bytes(), None, None)
+    }
+
+    #[test]
+    fn credential_type_policy_is_classified_and_permanent() {
+        let e = api(
+            400,
+            CODE_CREDENTIAL_TYPE_POLICY,
+            "Credential type not allowed as per assigned policy.",
+        );
+        assert!(e.is_credential_type_policy());
+        assert!(!e.is_lifetime_policy());
+        assert!(e.is_permanent());
+        assert!(!e.is_retryable());
+        assert_eq!(e.reason(), "CredentialTypePolicy");
+        // Permanent whatever status Graph picks for it.
+        assert!(api(403, CODE_CREDENTIAL_TYPE_POLICY, "x").is_permanent());
+        assert!(api(400, CODE_LIFETIME_POLICY, "x").is_permanent());
+    }
+
+    #[test]
+    fn replication_403_is_transient_other_403s_are_not() {
+        // Verbatim from hashicorp/terraform-provider-azuread#992.
+        let lag = api(
+            403,
+            CODE_AUTHORIZATION_DENIED,
+            "When using this permission, the backing application of the service principal being created must in the local tenant",
+        );
+        assert!(lag.is_backing_application_not_local());
+        assert!(lag.is_replication_lag());
+        assert!(!lag.is_permanent());
+        let denied = api(
+            403,
+            CODE_AUTHORIZATION_DENIED,
+            "Insufficient privileges to complete the operation.",
+        );
+        assert!(!denied.is_backing_application_not_local());
+        assert!(denied.is_permanent());
+        // The message alone on another status is not the replication 403.
+        assert!(
+            !api(400, "X", "the backing application of the service principal being created must in the local tenant")
+                .is_backing_application_not_local()
+        );
+    }
+
+    #[test]
+    fn permanent_versus_transient() {
+        assert!(api(400, "Request_BadRequest", "Invalid redirect URI").is_permanent());
+        assert!(api(401, "InvalidAuthenticationToken", "x").is_permanent());
+        assert!(!api(400, CODE_NO_BACKING_APPLICATION, "x").is_permanent());
+        for status in [404, 409, 429, 500, 502, 503, 504] {
+            assert!(!api(status, "X", "x").is_permanent(), "{status}");
+        }
+        assert!(GraphError::Config("x".into()).is_permanent());
+        assert!(GraphError::Auth(AuthError::Config("x".into())).is_permanent());
+        assert!(!GraphError::Auth(AuthError::Token("x".into())).is_permanent());
+        assert!(
+            !GraphError::Decode {
+                endpoint: "e".into(),
+                message: "m".into()
+            }
+            .is_permanent()
+        );
+    }
+
+    #[test]
+    fn ambiguous_outcomes() {
+        for status in [500, 502, 503, 504] {
+            assert!(api(status, "X", "x").is_ambiguous(), "{status}");
+        }
+        for status in [400, 401, 403, 404, 409, 429] {
+            assert!(!api(status, "X", "x").is_ambiguous(), "{status}");
+        }
+        // A success whose body we could not read: the create happened.
+        assert!(
+            GraphError::Decode {
+                endpoint: "e".into(),
+                message: "m".into()
+            }
+            .is_ambiguous()
+        );
+        assert!(!GraphError::Config("x".into()).is_ambiguous());
+        assert!(!GraphError::Auth(AuthError::Token("x".into())).is_ambiguous());
+    }
+
+    #[tokio::test]
+    async fn transport_errors_ambiguous_only_once_sent() {
+        // Connection refused: nothing reached a server, safe to send again.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let refused = reqwest::Client::new()
+            .post(format!("http://{addr}/x"))
+            .send()
+            .await
+            .unwrap_err();
+        let e = GraphError::Transport(refused);
+        assert!(e.is_retryable());
+        assert!(!e.is_ambiguous());
+
+        // A server that reads the request and times out answering: it may have acted on it.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut sock, &mut buf).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let timed_out = reqwest::Client::builder()
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap()
+            .post(format!("http://{addr}/x"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(timed_out.is_timeout());
+        let e = GraphError::Transport(timed_out);
+        assert!(e.is_retryable());
+        assert!(e.is_ambiguous());
+        server.abort();
     }
 
     #[test]

@@ -7,19 +7,25 @@ mod grants;
 mod metrics;
 mod model;
 mod retry;
-mod secret;
 mod service_principals;
+#[cfg(test)]
+mod test_server;
 
+/// Re-exported from [`crate::auth`], where it lives (tokens and client secrets are both auth material).
+pub use crate::auth::SecretText;
 pub use client::{GraphClient, GraphConfig};
-pub use error::{CODE_LIFETIME_POLICY, CODE_NO_BACKING_APPLICATION, GraphError};
+pub use error::{
+    CODE_AUTHORIZATION_DENIED, CODE_CREDENTIAL_TYPE_POLICY, CODE_LIFETIME_POLICY,
+    CODE_MULTIPLE_OBJECTS_WITH_SAME_KEY, CODE_NO_BACKING_APPLICATION, GraphError,
+    MESSAGE_BACKING_APPLICATION_NOT_LOCAL,
+};
 pub use metrics::GraphMetrics;
 pub use model::{
     ApiApplication, Application, ApplicationUpsert, CONSENT_ALL_PRINCIPALS, NewPassword,
-    OAuth2PermissionGrant, PasswordCredential, PermissionScope, RequiredResourceAccess,
-    ResourceAccess, ServicePrincipal, UpsertOutcome, WebApplication,
+    OAuth2PermissionGrant, PERSONAL_ACCOUNT_AUDIENCES, PasswordCredential, PermissionScope,
+    RequiredResourceAccess, ResourceAccess, ServicePrincipal, UpsertOutcome, WebApplication,
 };
-pub use retry::{RetryPolicy, parse_retry_after};
-pub use secret::SecretText;
+pub use retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
 
 /// App id of the Microsoft Graph resource (its service principal is the consent resource).
 pub const MICROSOFT_GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";

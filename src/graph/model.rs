@@ -29,13 +29,24 @@ pub struct WebApplication {
     pub redirect_uris: Vec<String>,
 }
 
-/// The `api` complex property of an application (only what the operator sets).
+/// The `api` complex property of an application (`apiApplication`): settings of the app as a web API.
+/// Only the fields the operator sets; Graph's other members (`oauth2PermissionScopes`, …) are ignored on read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiApplication {
+    /// Access token version the app's API accepts: `1`, `2` or unset (null = v1).
+    /// Must be `2` when `signInAudience` includes personal Microsoft accounts, and Graph insists on it being set
+    /// in the same request that changes the audience (Azure/azure-cli#15512;
+    /// microsoftgraph/microsoft-graph-docs-contrib#1122 for `PersonalMicrosoftAccount` as well).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_access_token_version: Option<i32>,
 }
+
+/// `signInAudience` values that include personal Microsoft accounts (and so need v2 access tokens).
+pub const PERSONAL_ACCOUNT_AUDIENCES: &[&str] = &[
+    "AzureADandPersonalMicrosoftAccount",
+    "PersonalMicrosoftAccount",
+];
 
 /// A password credential as Graph lists it (never carries the secret text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,18 +91,21 @@ pub struct Application {
     pub notes: Option<String>,
 }
 
-/// Body of an application create/update. `None`/unset fields are left unchanged by Graph.
+/// Body of an application create/update. Every field is optional and only the fields that are `Some` are sent,
+/// so Graph leaves the others as they are: an adopted application never gets a property the spec did not ask for.
+/// `displayName` is required by Graph when the upsert creates the application.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationUpsert {
-    /// Required by Graph when the upsert creates the application.
-    pub display_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sign_in_audience: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required_resource_access: Option<Vec<RequiredResourceAccess>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web: Option<WebApplication>,
+    /// Serialized as Graph expects: `"api":{"requestedAccessTokenVersion":2}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api: Option<ApiApplication>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,23 +115,43 @@ pub struct ApplicationUpsert {
 }
 
 impl ApplicationUpsert {
-    /// True when `app` already has every value this upsert would set, so no write is needed.
-    /// Lists are compared as sets (Graph does not promise to keep order).
+    /// The body actually sent: when the audience includes personal Microsoft accounts and the upsert leaves
+    /// `api.requestedAccessTokenVersion` unset, it is set to 2 in the same request, because Graph rejects the
+    /// audience otherwise (`InvalidAccessTokenVersion`, azure-ad-b2c/Scripts#2; Azure/azure-cli#15512).
+    /// An explicitly set version is kept as given.
+    pub fn normalized(&self) -> Self {
+        let mut out = self.clone();
+        let personal = out
+            .sign_in_audience
+            .as_deref()
+            .is_some_and(|a| PERSONAL_ACCOUNT_AUDIENCES.contains(&a));
+        if personal {
+            let api = out.api.get_or_insert_with(ApiApplication::default);
+            api.requested_access_token_version.get_or_insert(2);
+        }
+        out
+    }
+
+    /// True when `app` already has every value this upsert would set (after [`Self::normalized`]), so no write
+    /// is needed. Lists are compared as sets (Graph does not promise to keep order).
     pub fn is_satisfied_by(&self, app: &Application) -> bool {
-        if app.display_name.as_deref() != Some(self.display_name.as_str()) {
+        let want = self.normalized();
+        if let Some(name) = &want.display_name
+            && app.display_name.as_ref() != Some(name)
+        {
             return false;
         }
-        if let Some(aud) = &self.sign_in_audience
+        if let Some(aud) = &want.sign_in_audience
             && app.sign_in_audience.as_ref() != Some(aud)
         {
             return false;
         }
-        if let Some(rra) = &self.required_resource_access
+        if let Some(rra) = &want.required_resource_access
             && !same_resource_access(rra, &app.required_resource_access)
         {
             return false;
         }
-        if let Some(web) = &self.web {
+        if let Some(web) = &want.web {
             let have = app
                 .web
                 .as_ref()
@@ -127,7 +161,7 @@ impl ApplicationUpsert {
                 return false;
             }
         }
-        if let Some(v) = self
+        if let Some(version) = want
             .api
             .as_ref()
             .and_then(|a| a.requested_access_token_version)
@@ -135,16 +169,16 @@ impl ApplicationUpsert {
                 .api
                 .as_ref()
                 .and_then(|a| a.requested_access_token_version)
-                != Some(v)
+                != Some(version)
         {
             return false;
         }
-        if let Some(tags) = &self.tags
+        if let Some(tags) = &want.tags
             && !same_set(tags, &app.tags)
         {
             return false;
         }
-        if let Some(notes) = &self.notes
+        if let Some(notes) = &want.notes
             && app.notes.as_ref() != Some(notes)
         {
             return false;
@@ -327,7 +361,7 @@ mod tests {
     #[test]
     fn upsert_serializes_only_set_fields() {
         let u = ApplicationUpsert {
-            display_name: "x".into(),
+            display_name: Some("x".into()),
             sign_in_audience: Some("AzureADMyOrg".into()),
             ..Default::default()
         };
@@ -335,13 +369,116 @@ mod tests {
             serde_json::to_value(&u).unwrap(),
             serde_json::json!({"displayName": "x", "signInAudience": "AzureADMyOrg"})
         );
+        // Nothing set: nothing sent (an adopted app keeps all its own values, its name included).
+        assert_eq!(
+            serde_json::to_value(ApplicationUpsert::default()).unwrap(),
+            serde_json::json!({})
+        );
+        let only_redirects = ApplicationUpsert {
+            web: Some(WebApplication {
+                redirect_uris: vec!["https://a/".into()],
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(only_redirects.normalized()).unwrap(),
+            serde_json::json!({"web": {"redirectUris": ["https://a/"]}})
+        );
+    }
+
+    #[test]
+    fn api_serializes_as_graph_does() {
+        let u = ApplicationUpsert {
+            api: Some(ApiApplication {
+                requested_access_token_version: Some(2),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&u).unwrap(),
+            serde_json::json!({"api": {"requestedAccessTokenVersion": 2}})
+        );
+        // An empty api object is not sent as a null version.
+        let empty = ApplicationUpsert {
+            api: Some(ApiApplication::default()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&empty).unwrap(),
+            serde_json::json!({"api": {}})
+        );
+    }
+
+    #[test]
+    fn personal_audiences_get_v2_tokens_in_the_same_request() {
+        for audience in PERSONAL_ACCOUNT_AUDIENCES {
+            let u = ApplicationUpsert {
+                sign_in_audience: Some((*audience).into()),
+                ..Default::default()
+            };
+            assert_eq!(
+                serde_json::to_value(u.normalized()).unwrap(),
+                serde_json::json!({
+                    "signInAudience": audience,
+                    "api": {"requestedAccessTokenVersion": 2}
+                })
+            );
+        }
+        // Organisational audiences are left alone.
+        let org = ApplicationUpsert {
+            sign_in_audience: Some("AzureADMultipleOrgs".into()),
+            ..Default::default()
+        };
+        assert_eq!(org.normalized(), org);
+        // An explicit choice is the caller's (Graph will say if it is wrong).
+        let explicit = ApplicationUpsert {
+            sign_in_audience: Some("PersonalMicrosoftAccount".into()),
+            api: Some(ApiApplication {
+                requested_access_token_version: Some(1),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(explicit.normalized(), explicit);
+    }
+
+    #[test]
+    fn satisfied_compares_token_version_only_when_set() {
+        let mut a = app();
+        let want_v2 = ApplicationUpsert {
+            api: Some(ApiApplication {
+                requested_access_token_version: Some(2),
+            }),
+            ..Default::default()
+        };
+        assert!(
+            !want_v2.is_satisfied_by(&a),
+            "app has no api.requestedAccessTokenVersion"
+        );
+        let unset = ApplicationUpsert::default();
+        assert!(unset.is_satisfied_by(&a));
+        a = serde_json::from_value(serde_json::json!({
+            "id": "o", "appId": "a", "signInAudience": "AzureADandPersonalMicrosoftAccount",
+            "api": {"requestedAccessTokenVersion": 2, "oauth2PermissionScopes": [], "acceptMappedClaims": null}
+        }))
+        .unwrap();
+        assert!(want_v2.is_satisfied_by(&a));
+        // A personal audience implies v2: satisfied by an app that has both, not by one stuck on v1.
+        let personal = ApplicationUpsert {
+            sign_in_audience: Some("AzureADandPersonalMicrosoftAccount".into()),
+            ..Default::default()
+        };
+        assert!(personal.is_satisfied_by(&a));
+        a.api = Some(ApiApplication {
+            requested_access_token_version: None,
+        });
+        assert!(!personal.is_satisfied_by(&a));
     }
 
     #[test]
     fn satisfied_ignores_order_and_unset_fields() {
         let a = app();
         let mut u = ApplicationUpsert {
-            display_name: "NocoBase mail".into(),
+            display_name: Some("NocoBase mail".into()),
             sign_in_audience: Some("AzureADMyOrg".into()),
             required_resource_access: Some(vec![RequiredResourceAccess {
                 resource_app_id: "00000003-0000-0000-c000-000000000000".into(),
@@ -367,8 +504,10 @@ mod tests {
         });
         assert!(!u.is_satisfied_by(&a));
         u.web = None;
-        u.display_name = "other".into();
+        u.display_name = Some("other".into());
         assert!(!u.is_satisfied_by(&a));
+        u.display_name = None;
+        assert!(u.is_satisfied_by(&a), "an unset name is not compared");
     }
 
     #[test]

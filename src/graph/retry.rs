@@ -1,8 +1,10 @@
 //! Pure retry/backoff policy for Graph calls: exponential backoff with jitter, `Retry-After` wins,
 //! bounded by attempts and total wait so a stuck call hands control back to the controller.
 
-use chrono::{DateTime, Utc};
 use std::time::Duration;
+
+/// Re-exported from [`crate::auth`]'s HTTP plumbing, which the token endpoint shares.
+pub use crate::auth::http::{MAX_RETRY_AFTER, parse_retry_after};
 
 /// Bounds for retrying one Graph call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,20 +78,6 @@ impl RetryPolicy {
         }
         Some(delay)
     }
-}
-
-/// Parses a `Retry-After` header value: delta-seconds or an HTTP-date (relative to `now`).
-/// A date in the past means "retry now" (zero).
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    // HTTP-date (IMF-fixdate, e.g. "Wed, 21 Oct 2015 07:28:00 GMT") is RFC 2822 compatible.
-    let at = DateTime::parse_from_rfc2822(value)
-        .ok()?
-        .with_timezone(&Utc);
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -172,25 +160,6 @@ mod tests {
             p.next_delay(1, Duration::ZERO, Some(Duration::from_secs(11)), 0.0),
             None
         );
-    }
-
-    #[test]
-    fn parses_retry_after_forms() {
-        let now = DateTime::parse_from_rfc3339("2015-10-21T07:27:50Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-3", now), None);
     }
 
     proptest! {

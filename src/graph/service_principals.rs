@@ -21,6 +21,7 @@ impl GraphClient {
             body: None,
             prefer: None,
             retry_also: RetryAlso::NONE,
+            idempotent: true,
         };
         let list: Collection<ServicePrincipal> = self.execute(&call).await?.json(ENDPOINT)?;
         Ok(list.value.into_iter().find(|sp| sp.app_id == app_id))
@@ -28,8 +29,11 @@ impl GraphClient {
 
     /// Returns the app's service principal, creating it only if absent (no write in steady state).
     ///
-    /// Right after the application was created Entra may not know it yet (404 or
-    /// 400 NoBackingApplicationObject): the create is retried with backoff. A 409 means another writer
+    /// Right after the application was created Entra may not know it yet, and says so in three ways: 404,
+    /// 400 NoBackingApplicationObject, or 403 Authorization_RequestDenied "When using this permission, the backing
+    /// application of the service principal being created must in the local tenant"
+    /// (hashicorp/terraform-provider-azuread#992, #581). All three are retried with backoff within the client's
+    /// retry policy; any other 403 is a real permission problem and returned at once. A 409 means another writer
     /// won the race; the existing one is read back.
     pub async fn ensure_service_principal(
         &self,
@@ -48,8 +52,10 @@ impl GraphClient {
             retry_also: RetryAlso {
                 not_found: true,
                 no_backing_application: true,
+                backing_application_not_local: true,
                 ..RetryAlso::NONE
             },
+            idempotent: true,
         };
         match self.execute(&call).await {
             Ok(reply) => reply.json(ENDPOINT),
@@ -58,5 +64,86 @@ impl GraphClient {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::test_server::{Step, fast_retry, serve};
+    use reqwest::Method;
+    use serde_json::json;
+    use std::time::Duration;
+
+    const REPLICATION_403: &str = "When using this permission, the backing application of the service principal being created must in the local tenant";
+
+    #[tokio::test]
+    async fn replication_403_is_retried() {
+        let server = serve(
+            vec![
+                Step::new(
+                    Method::GET,
+                    "/servicePrincipals?",
+                    200,
+                    json!({"value": []}),
+                ),
+                Step::error(
+                    Method::POST,
+                    "/servicePrincipals",
+                    403,
+                    "Authorization_RequestDenied",
+                    REPLICATION_403,
+                ),
+                Step::error(
+                    Method::POST,
+                    "/servicePrincipals",
+                    403,
+                    "Authorization_RequestDenied",
+                    REPLICATION_403,
+                ),
+                Step::new(
+                    Method::POST,
+                    "/servicePrincipals",
+                    201,
+                    json!({"id": "sp1", "appId": "a1"}),
+                ),
+            ],
+            fast_retry(),
+            Duration::from_secs(5),
+        )
+        .await;
+        let sp = server.client.ensure_service_principal("a1").await.unwrap();
+        assert_eq!(sp.id, "sp1");
+        server.assert_done();
+    }
+
+    #[tokio::test]
+    async fn other_403s_are_not_retried() {
+        let server = serve(
+            vec![
+                Step::new(
+                    Method::GET,
+                    "/servicePrincipals?",
+                    200,
+                    json!({"value": []}),
+                ),
+                Step::error(
+                    Method::POST,
+                    "/servicePrincipals",
+                    403,
+                    "Authorization_RequestDenied",
+                    "Insufficient privileges to complete the operation.",
+                ),
+            ],
+            fast_retry(),
+            Duration::from_secs(5),
+        )
+        .await;
+        let err = server
+            .client
+            .ensure_service_principal("a1")
+            .await
+            .unwrap_err();
+        assert!(err.is_permanent(), "{err}");
+        server.assert_done();
     }
 }

@@ -53,6 +53,12 @@ pub fn fast_config(ns: &str) -> Config {
             max_total_wait: Duration::from_secs(3),
         },
         label_selector: Some(format!("{TEST_LABEL}={ns}")),
+        verify: auth::VerifyOptions {
+            max_wait: Duration::from_secs(10),
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(5),
+        },
         ..Config::default()
     }
 }

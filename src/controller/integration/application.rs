@@ -79,7 +79,7 @@ pub fn desired(cr: &NocoBaseMailIntegration, adopted: Option<&Application>) -> A
         None => {
             let audience = app.created_app_audience();
             ApplicationUpsert {
-                display_name: app.display_name(&ns, &cr.name_any()),
+                display_name: Some(app.display_name(&ns, &cr.name_any())),
                 sign_in_audience: Some(audience.as_graph_str().to_string()),
                 api: api_for(audience),
                 required_resource_access: Some(merged_access(cr, &[])),
@@ -102,11 +102,7 @@ pub fn desired(cr: &NocoBaseMailIntegration, adopted: Option<&Application>) -> A
                 }
             }
             ApplicationUpsert {
-                display_name: app
-                    .display_name
-                    .clone()
-                    .or_else(|| have.display_name.clone())
-                    .unwrap_or_else(|| app.display_name(&ns, &cr.name_any())),
+                display_name: app.display_name.clone(),
                 sign_in_audience: app.sign_in_audience.map(|a| a.as_graph_str().to_string()),
                 api: app.sign_in_audience.and_then(api_for),
                 required_resource_access: Some(merged_access(cr, &have.required_resource_access)),
@@ -346,7 +342,7 @@ mod tests {
         let want = desired(&c, Some(&adopted()));
         assert_eq!(want.sign_in_audience, None, "audience not set by the spec");
         assert!(want.api.is_none());
-        assert_eq!(want.display_name, "Theirs");
+        assert_eq!(want.display_name, None, "its name is kept");
         let rra = want.required_resource_access.unwrap();
         assert_eq!(rra.len(), 2, "the other resource is kept");
         let graph = rra

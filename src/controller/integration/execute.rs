@@ -267,7 +267,20 @@ async fn verify(
     key_id: &str,
     text: &SecretText,
 ) -> Result<u32, Error> {
-    // Placeholder until auth's verification lands.
-    let _ = (ctx, t, app_id, key_id, text, tenant::cloud(t)?);
-    Ok(1)
+    let cloud = tenant::cloud(t)?;
+    let ca = tenant::extra_ca(ctx, t);
+    crate::auth::verify_client_secret(
+        &t.spec.tenant_id,
+        &cloud,
+        app_id,
+        text,
+        ca.as_deref(),
+        &ctx.config.verify,
+    )
+    .await
+    .map_err(|e| Error::NotVerified {
+        key_id: key_id.to_string(),
+        waited_secs: ctx.config.verify.max_wait.as_secs(),
+        message: e.to_string(),
+    })
 }

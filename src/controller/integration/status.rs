@@ -418,7 +418,7 @@ pub fn failure_message(e: &Error, spec_lifetime: &str) -> String {
         Error::Graph(g) if g.is_lifetime_policy() => format!(
             "spec.secret.lifetime {spec_lifetime} exceeds the tenant's app-management policy; lower it. {g}"
         ),
-        Error::Graph(g) if g.code() == Some("CredentialTypeNotAllowedAsPerAppPolicy") => format!(
+        Error::Graph(g) if g.is_credential_type_policy() => format!(
             "the tenant's app-management policy does not allow client secrets for this app; ask an Entra admin to exempt it (or the operator's apps) from the passwordAddition restriction. {g}"
         ),
         e => e.to_string(),

@@ -1,0 +1,711 @@
+//! Verify-before-trust: prove that a client secret we just minted authenticates before anything relies on it.
+//!
+//! The proof is the request NocoBase itself will make: a client-credentials token request to the tenant's
+//! v2.0 token endpoint (`POST {authority}/{tenant}/oauth2/v2.0/token`, `grant_type=client_credentials`,
+//! `scope=<graph>/.default`; <https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow>),
+//! on the same cloud authority and with the same TLS trust as the operator's own credential.
+//!
+//! A fresh secret (and a fresh application) is not accepted everywhere at once: Entra replicates it
+//! asynchronously (<https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/>).
+//! Until then the token endpoint answers as if the secret were wrong:
+//! - `AADSTS7000215` invalid client secret: "When I add a passwordCredential to an AAD Application, it does not
+//!   work right away [...] I've observed latency from 4-18 seconds" (microsoftgraph/microsoft-graph-docs#17966);
+//! - `AADSTS700016` application not found in the directory, for a just-created app
+//!   (openshift/openshift-azure#2211, hashicorp/vault-plugin-secrets-azure#26,
+//!   AzureAD/microsoft-authentication-library-for-dotnet#3706);
+//! - `AADSTS7000222` the secret is expired, for a secret minted moments ago with a future end date
+//!   (Azure-Samples/active-directory-dotnetcore-daemon-v2#87, dafthack/GraphRunner#28).
+//!
+//! Those three are retried with backoff up to [`VerifyOptions::max_wait`]; note that Entra gives the same answer
+//! for a secret that is simply wrong, so running out of time yields [`VerifyError::NotYetValid`], not a verdict.
+//! Any other AADSTS answer is final ([`VerifyError::Rejected`]). The secret never appears in an error or a log.
+
+use super::http::{http_client_builder, parse_retry_after};
+use super::{Cloud, SecretText};
+use serde::Deserialize;
+use std::time::{Duration, Instant};
+use url::Url;
+
+/// AADSTS codes Entra answers while a fresh secret or application has not replicated yet (see module docs).
+pub const REPLICATION_LAG_CODES: &[u32] = &[7_000_215, 700_016, 7_000_222];
+
+/// Bounds for [`verify_client_secret`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// Give up once this much time has passed since the first attempt (no attempt starts after it).
+    pub max_wait: Duration,
+    /// Wait before the second attempt; doubles each attempt (with jitter), up to `max_delay`.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Timeout of one token request.
+    pub request_timeout: Duration,
+}
+
+impl Default for VerifyOptions {
+    /// Two minutes: well past the 4–18 s propagation reported in microsoftgraph/microsoft-graph-docs#17966.
+    fn default() -> Self {
+        Self {
+            max_wait: Duration::from_secs(120),
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a secret could not be shown to work. `Display` never includes the secret (nor Entra's text verbatim when
+/// it would contain it).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Entra kept answering a replication-lag code (see [`REPLICATION_LAG_CODES`]) until `max_wait` ran out. The
+    /// secret may still become valid, or may be wrong: Entra does not distinguish the two.
+    #[error(
+        "the client secret was not accepted within {waited:?} ({attempts} attempts; last answer AADSTS{code}: Entra may not have replicated it yet)"
+    )]
+    NotYetValid {
+        code: u32,
+        attempts: u32,
+        waited: Duration,
+    },
+    /// Entra refused the request for a reason replication does not explain (disabled app, unknown tenant, …).
+    #[error("Entra rejected the client secret: HTTP {status}{} {error}: {description}", code.map(|c| format!(" AADSTS{c}")).unwrap_or_default())]
+    Rejected {
+        status: u16,
+        /// The AADSTS number, when Entra sent one.
+        code: Option<u32>,
+        /// OAuth `error`, e.g. `unauthorized_client`.
+        error: String,
+        /// Entra's `error_description`, shortened, with the secret scrubbed should it ever be echoed.
+        description: String,
+        attempts: u32,
+    },
+    /// No usable answer from the token endpoint (connection failures, timeouts, 5xx, 429) until `max_wait` ran out.
+    #[error(
+        "cannot verify the client secret: token endpoint unavailable after {attempts} attempts: {message}"
+    )]
+    Transport { message: String, attempts: u32 },
+    /// The token endpoint URL or the HTTP client could not be built.
+    #[error("cannot verify the client secret: {0}")]
+    Config(String),
+}
+
+impl VerifyError {
+    /// Token requests sent before giving up (for metrics).
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Self::NotYetValid { attempts, .. }
+            | Self::Rejected { attempts, .. }
+            | Self::Transport { attempts, .. } => *attempts,
+            Self::Config(_) => 0,
+        }
+    }
+}
+
+/// Token endpoint of `tenant_id` on `cloud`: `{authority_host}/{tenant}/oauth2/v2.0/token`, the URL
+/// azure_identity uses for the operator's own credential.
+pub fn token_endpoint(cloud: &Cloud, tenant_id: &str) -> Result<Url, VerifyError> {
+    if tenant_id.is_empty() {
+        return Err(VerifyError::Config("tenant id is empty".into()));
+    }
+    let mut url = cloud.authority_host();
+    url.path_segments_mut()
+        .map_err(|()| {
+            VerifyError::Config(format!(
+                "authority host {} cannot take a path",
+                cloud.authority_host()
+            ))
+        })?
+        .pop_if_empty()
+        .extend([tenant_id, "oauth2", "v2.0", "token"]);
+    Ok(url)
+}
+
+/// Proves that `secret` authenticates `client_id` in `tenant_id`: requests a client-credentials token for
+/// `cloud`'s Graph scope, retrying while Entra answers a replication-lag code (see module docs) or is
+/// unreachable, for at most `options.max_wait`. The token itself is discarded.
+///
+/// Returns the number of token requests sent (≥ 1) for metrics. `extra_ca_pem` is the same extra trust the
+/// operator's own credential uses (the tests' emulator CA, a TLS-inspecting proxy).
+pub async fn verify_client_secret(
+    tenant_id: &str,
+    cloud: &Cloud,
+    client_id: &str,
+    secret: &SecretText,
+    extra_ca_pem: Option<&str>,
+    options: &VerifyOptions,
+) -> Result<u32, VerifyError> {
+    let url = token_endpoint(cloud, tenant_id)?;
+    // No redirects: the body carries the secret and must only ever go to the authority we chose.
+    let http = http_client_builder(extra_ca_pem, Some(options.request_timeout))
+        .map_err(|e| VerifyError::Config(format!("cannot build HTTP client: {e}")))?
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| VerifyError::Config(format!("cannot build HTTP client: {e}")))?;
+    let scope = cloud.graph_scope();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", secret.expose()),
+        ("scope", scope.as_str()),
+    ];
+    let started = Instant::now();
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let outcome = match http.post(url.clone()).form(&form).send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+                match resp.bytes().await {
+                    Ok(body) => classify(status, &body, retry_after),
+                    Err(e) => Outcome::Unavailable {
+                        message: e.without_url().to_string(),
+                        retry_after: None,
+                    },
+                }
+            }
+            Err(e) => Outcome::Unavailable {
+                message: e.without_url().to_string(),
+                retry_after: None,
+            },
+        };
+        let delay = match outcome {
+            Outcome::Valid => {
+                tracing::debug!(client_id, attempts, "new client secret authenticates");
+                return Ok(attempts);
+            }
+            Outcome::Refused {
+                status,
+                code,
+                error,
+                description,
+            } => {
+                return Err(VerifyError::Rejected {
+                    status,
+                    code,
+                    error: scrub(&error, secret),
+                    description: scrub(&description, secret),
+                    attempts,
+                });
+            }
+            Outcome::NotYet { code } => {
+                tracing::debug!(
+                    client_id,
+                    attempts,
+                    code,
+                    "new client secret not accepted yet"
+                );
+                let delay = next_delay(options, attempts, None);
+                match delay.filter(|d| started.elapsed() + *d <= options.max_wait) {
+                    Some(d) => d,
+                    None => {
+                        return Err(VerifyError::NotYetValid {
+                            code,
+                            attempts,
+                            waited: started.elapsed(),
+                        });
+                    }
+                }
+            }
+            Outcome::Unavailable {
+                message,
+                retry_after,
+            } => {
+                let message = scrub(&message, secret);
+                tracing::debug!(client_id, attempts, %message, "token endpoint unavailable");
+                match next_delay(options, attempts, retry_after)
+                    .filter(|d| started.elapsed() + *d <= options.max_wait)
+                {
+                    Some(d) => d,
+                    None => return Err(VerifyError::Transport { message, attempts }),
+                }
+            }
+        };
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Exponential backoff with equal jitter (as the Graph client's), or the server's `Retry-After`.
+fn next_delay(
+    options: &VerifyOptions,
+    attempts_made: u32,
+    retry_after: Option<Duration>,
+) -> Option<Duration> {
+    if let Some(d) = retry_after {
+        return Some(d);
+    }
+    let exp = attempts_made.saturating_sub(1).min(31);
+    let full = options
+        .base_delay
+        .saturating_mul(1u32 << exp)
+        .min(options.max_delay);
+    let jitter: f64 = rand::random();
+    Some(full / 2 + full.mul_f64(jitter.clamp(0.0, 1.0)) / 2)
+}
+
+/// What one token-endpoint answer means for the secret.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// A token was issued.
+    Valid,
+    /// A replication-lag code: try again.
+    NotYet { code: u32 },
+    /// A final refusal.
+    Refused {
+        status: u16,
+        code: Option<u32>,
+        error: String,
+        description: String,
+    },
+    /// 429, 5xx, or no answer: try again.
+    Unavailable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    access_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenError {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_description: String,
+    #[serde(default)]
+    error_codes: Vec<u32>,
+}
+
+/// Longest part of Entra's `error_description` kept in an error (it ends in trace ids and timestamps).
+const MAX_DESCRIPTION: usize = 300;
+
+fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> Outcome {
+    if (200..300).contains(&status) {
+        // A 2xx without a token is not proof; treat it like an unavailable endpoint.
+        return match serde_json::from_slice::<TokenResponse>(body) {
+            Ok(TokenResponse {
+                access_token: Some(t),
+            }) if !t.is_empty() => Outcome::Valid,
+            _ => Outcome::Unavailable {
+                message: format!("HTTP {status} without an access token"),
+                retry_after,
+            },
+        };
+    }
+    if status == 429 || (500..=599).contains(&status) {
+        return Outcome::Unavailable {
+            message: format!("HTTP {status}"),
+            retry_after,
+        };
+    }
+    let (error, description, codes) = match serde_json::from_slice::<TokenError>(body) {
+        Ok(e) => (e.error, e.error_description, e.error_codes),
+        Err(_) => (
+            String::new(),
+            String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            Vec::new(),
+        ),
+    };
+    let code = codes.first().copied().or_else(|| aadsts_code(&description));
+    if let Some(code) = code
+        && REPLICATION_LAG_CODES.contains(&code)
+    {
+        return Outcome::NotYet { code };
+    }
+    Outcome::Refused {
+        status,
+        code,
+        error,
+        description: shorten(&description),
+    }
+}
+
+/// The number in the first `AADSTS<digits>` of an Entra error description.
+fn aadsts_code(description: &str) -> Option<u32> {
+    let start = description.find("AADSTS")? + "AADSTS".len();
+    let digits: String = description[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn shorten(text: &str) -> String {
+    // Entra separates the message from its trace/correlation ids with CRLF; keep the message.
+    let first = text.lines().next().unwrap_or_default();
+    if first.len() <= MAX_DESCRIPTION {
+        return first.to_owned();
+    }
+    let mut cut = MAX_DESCRIPTION;
+    while !first.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &first[..cut])
+}
+
+/// Replaces any occurrence of the secret in text we are about to keep (defence in depth: Entra does not echo it).
+fn scrub(text: &str, secret: &SecretText) -> String {
+    let s = secret.expose();
+    if s.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(s, "[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use std::sync::{Arc, Mutex};
+
+    fn aad_error(status: u16, error: &str, code: u32, text: &str) -> (u16, String) {
+        let body = serde_json::json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {text}\r\nTrace ID: t\r\nCorrelation ID: c\r\nTimestamp: 2025-01-01 00:00:00Z"),
+            "error_codes": [code],
+            "timestamp": "2025-01-01 00:00:00Z",
+            "trace_id": "t",
+            "correlation_id": "c",
+        });
+        (status, body.to_string())
+    }
+
+    #[test]
+    fn classifies_token_endpoint_answers() {
+        let ok = br#"{"token_type":"Bearer","expires_in":3599,"access_token":"eyJ0"}"#;
+        assert_eq!(classify(200, ok, None), Outcome::Valid);
+        // Replication lag, by error_codes.
+        for (status, error, code) in [
+            (401, "invalid_client", 7_000_215),
+            (400, "unauthorized_client", 700_016),
+            (401, "invalid_client", 7_000_222),
+        ] {
+            let (s, body) = aad_error(status, error, code, "x");
+            assert_eq!(
+                classify(s, body.as_bytes(), None),
+                Outcome::NotYet { code },
+                "{code}"
+            );
+        }
+        // ... or, without error_codes, from the description.
+        let only_text = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#;
+        assert_eq!(
+            classify(401, only_text, None),
+            Outcome::NotYet { code: 7_000_215 }
+        );
+        // Anything else is final, with the first line of the description only.
+        let (s, body) = aad_error(
+            400,
+            "unauthorized_client",
+            7_000_112,
+            "Application is disabled.",
+        );
+        assert_eq!(
+            classify(s, body.as_bytes(), None),
+            Outcome::Refused {
+                status: 400,
+                code: Some(7_000_112),
+                error: "unauthorized_client".into(),
+                description: "AADSTS7000112: Application is disabled.".into(),
+            }
+        );
+        // Not JSON at all (a proxy page): final, no code.
+        assert!(matches!(
+            classify(403, b"<html>denied</html>", None),
+            Outcome::Refused {
+                code: None,
+                status: 403,
+                ..
+            }
+        ));
+        // Throttling and server errors: try again, honouring Retry-After.
+        assert_eq!(
+            classify(429, b"", Some(Duration::from_millis(2128))),
+            Outcome::Unavailable {
+                message: "HTTP 429".into(),
+                retry_after: Some(Duration::from_millis(2128))
+            }
+        );
+        assert!(matches!(
+            classify(503, b"", None),
+            Outcome::Unavailable { .. }
+        ));
+        // A 2xx without a token proves nothing.
+        assert!(matches!(
+            classify(200, b"{}", None),
+            Outcome::Unavailable { .. }
+        ));
+    }
+
+    #[test]
+    fn parses_aadsts_codes_and_shortens() {
+        assert_eq!(aadsts_code("AADSTS700016: Application ..."), Some(700_016));
+        assert_eq!(aadsts_code("x AADSTS7000215"), Some(7_000_215));
+        assert_eq!(aadsts_code("AADSTS: none"), None);
+        assert_eq!(aadsts_code("no code"), None);
+        let long = "é".repeat(400);
+        assert!(shorten(&long).len() <= MAX_DESCRIPTION + 4);
+    }
+
+    #[test]
+    fn token_endpoint_follows_the_cloud() {
+        assert_eq!(
+            token_endpoint(&Cloud::AzurePublic, "t-1").unwrap().as_str(),
+            "https://login.microsoftonline.com/t-1/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            token_endpoint(&Cloud::AzureChina, "t").unwrap().as_str(),
+            "https://login.chinacloudapi.cn/t/oauth2/v2.0/token"
+        );
+        let custom = Cloud::Custom {
+            authority_host: Url::parse("https://127.0.0.1:8443/base/").unwrap(),
+            graph_endpoint: Url::parse("https://127.0.0.1:8443/").unwrap(),
+        };
+        assert_eq!(
+            token_endpoint(&custom, "a/b").unwrap().as_str(),
+            "https://127.0.0.1:8443/base/a%2Fb/oauth2/v2.0/token"
+        );
+        assert!(matches!(
+            token_endpoint(&Cloud::AzurePublic, ""),
+            Err(VerifyError::Config(_))
+        ));
+    }
+
+    /// A token endpoint on loopback HTTP that answers from a script and records what it was sent.
+    struct Scripted {
+        cloud: Cloud,
+        seen: Arc<Mutex<Vec<String>>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for Scripted {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    type Script = Arc<Mutex<Vec<(u16, String)>>>;
+
+    async fn scripted(answers: Vec<(u16, String)>) -> Scripted {
+        let script: Script = Arc::new(Mutex::new(answers.into_iter().rev().collect()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        async fn handle(
+            State((script, seen)): State<(Script, Arc<Mutex<Vec<String>>>)>,
+            uri: axum::http::Uri,
+            body: String,
+        ) -> axum::response::Response {
+            seen.lock().unwrap().push(format!("{uri} {body}"));
+            let next = script.lock().unwrap().pop();
+            let (status, body) = next.unwrap_or((500, String::new()));
+            (
+                StatusCode::from_u16(status).unwrap(),
+                [("content-type", "application/json")],
+                body,
+            )
+                .into_response()
+        }
+        let app = Router::new()
+            .fallback(handle)
+            .with_state((script, seen.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.ok();
+        });
+        Scripted {
+            cloud: Cloud::Custom {
+                authority_host: base.clone(),
+                graph_endpoint: base,
+            },
+            seen,
+            task,
+        }
+    }
+
+    fn fast(max_wait_ms: u64) -> VerifyOptions {
+        VerifyOptions {
+            max_wait: Duration::from_millis(max_wait_ms),
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+
+    const SECRET: &str = "Abc~s3cr3t-value";
+
+    #[tokio::test]
+    async fn retries_replication_lag_then_succeeds() {
+        let server = scripted(vec![
+            aad_error(
+                400,
+                "unauthorized_client",
+                700_016,
+                "Application not found.",
+            ),
+            aad_error(
+                401,
+                "invalid_client",
+                7_000_215,
+                "Invalid client secret provided.",
+            ),
+            (200, r#"{"access_token":"tok","expires_in":3599}"#.into()),
+        ])
+        .await;
+        let attempts = verify_client_secret(
+            "tenant-1",
+            &server.cloud,
+            "app-1",
+            &SecretText::new(SECRET),
+            None,
+            &fast(5_000),
+        )
+        .await
+        .unwrap();
+        assert_eq!(attempts, 3);
+        let seen = server.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3);
+        let first = &seen[0];
+        assert!(first.starts_with("/tenant-1/oauth2/v2.0/token "), "{first}");
+        for part in [
+            "grant_type=client_credentials",
+            "client_id=app-1",
+            "client_secret=Abc%7Es3cr3t-value",
+            "scope=http%3A%2F%2F127.0.0.1",
+        ] {
+            assert!(first.contains(part), "{part} in {first}");
+        }
+    }
+
+    #[tokio::test]
+    async fn final_refusal_is_not_retried_and_never_shows_the_secret() {
+        let server = scripted(vec![aad_error(
+            400,
+            "unauthorized_client",
+            7_000_112,
+            &format!("Application is disabled. (echo {SECRET})"),
+        )])
+        .await;
+        let err = verify_client_secret(
+            "t",
+            &server.cloud,
+            "app",
+            &SecretText::new(SECRET),
+            None,
+            &fast(5_000),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                VerifyError::Rejected {
+                    code: Some(7_000_112),
+                    status: 400,
+                    attempts: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.attempts(), 1);
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains(SECRET), "{text}");
+            assert!(text.contains("AADSTS7000112"), "{text}");
+        }
+        assert_eq!(server.seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn lag_that_outlasts_the_bound_is_not_yet_valid() {
+        let lag = aad_error(
+            401,
+            "invalid_client",
+            7_000_215,
+            "Invalid client secret provided.",
+        );
+        let server = scripted(vec![lag; 100]).await;
+        let started = Instant::now();
+        let err = verify_client_secret(
+            "t",
+            &server.cloud,
+            "app",
+            &SecretText::new(SECRET),
+            None,
+            &fast(200),
+        )
+        .await
+        .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        match &err {
+            VerifyError::NotYetValid {
+                code,
+                attempts,
+                waited,
+            } => {
+                assert_eq!(*code, 7_000_215);
+                assert!(*attempts >= 2, "{attempts}");
+                assert!(*waited <= Duration::from_millis(200) + Duration::from_millis(500));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(!err.to_string().contains(SECRET));
+    }
+
+    #[tokio::test]
+    async fn unreachable_endpoint_is_a_transport_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let base = Url::parse(&format!("http://{addr}/")).unwrap();
+        let cloud = Cloud::Custom {
+            authority_host: base.clone(),
+            graph_endpoint: base,
+        };
+        let err = verify_client_secret(
+            "t",
+            &cloud,
+            "app",
+            &SecretText::new(SECRET),
+            None,
+            &fast(100),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, VerifyError::Transport { .. }), "{err:?}");
+        assert!(err.attempts() >= 1);
+        assert!(!err.to_string().contains(SECRET));
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_with_retry_after() {
+        let server = scripted(vec![
+            (503, String::new()),
+            (429, String::new()),
+            (200, r#"{"access_token":"tok"}"#.into()),
+        ])
+        .await;
+        let attempts = verify_client_secret(
+            "t",
+            &server.cloud,
+            "app",
+            &SecretText::new(SECRET),
+            None,
+            &fast(5_000),
+        )
+        .await
+        .unwrap();
+        assert_eq!(attempts, 3);
+    }
+}
