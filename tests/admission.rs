@@ -56,13 +56,13 @@ fn minimal_tenant_spec() -> Value {
     json!({ "tenantId": TENANT_ID, "auth": { "managedIdentity": {} } })
 }
 
-/// A spec.rotation.nocobasePush with this url and resource.
-fn push(url: Value, resource: &str) -> Value {
+/// A spec.delivery.nocobase with this url and a record target.
+fn nocobase(url: Value) -> Value {
     json!({
         "url": url,
         "apiKeySecretRef": { "name": "nocobase-api", "key": "token" },
-        "resource": resource,
-        "action": "update",
+        "record": { "collection": "mailSettings", "filterByTk": "1",
+                    "fields": { "clientId": "clientId", "clientSecret": "clientSecret" } },
     })
 }
 
@@ -207,13 +207,16 @@ async fn full_integration_round_trips_unchanged() {
         "rotation": {
             "overlap": "30m",
             "consumers": [{ "kind": "Deployment", "name": "nocobase" }, { "kind": "StatefulSet", "name": "nocobase-worker" }],
-            "nocobasePush": {
+        },
+        "delivery": {
+            "nocobase": {
                 "url": "http://nocobase.nocobase.svc:13000",
                 "apiKeySecretRef": { "name": "nocobase-api", "key": "token" },
-                "resource": "emailSettings",
-                "action": "update",
-                "bodyTemplate": "{\"filterByTk\":1,\"values\":{\"clientId\":\"{{clientId}}\",\"clientSecret\":\"{{clientSecret}}\"}}",
+                "variables": { "clientId": "OUTLOOK_CLIENT_ID", "clientSecret": "OUTLOOK_CLIENT_SECRET", "tenantId": "OUTLOOK_TENANT_ID" },
+                "record": { "collection": "mailSettings", "filter": { "provider": "outlook" },
+                            "fields": { "clientId": "clientId", "clientSecret": "clientSecret", "tenantId": "tenantId" } },
             },
+            "acknowledgement": "Required",
         },
         "deletionPolicy": "Delete",
     });
@@ -402,44 +405,79 @@ async fn invalid_integrations_are_rejected_with_readable_messages() {
             "tenantRef: Required value",
         ),
         (
-            "push URL without http(s) scheme",
+            "NocoBase URL without http(s) scheme",
+            with(base(), "delivery.nocobase", nocobase(json!("nocobase.ns.svc:13000"))),
+            "delivery.nocobase.url must be an http:// or https:// URL",
+        ),
+        (
+            "NocoBase URL with a query",
+            with(base(), "delivery.nocobase", nocobase(json!("http://nocobase:13000/?x=1"))),
+            "delivery.nocobase.url must be an http:// or https:// URL",
+        ),
+        (
+            "NocoBase URL at the cloud metadata address",
+            with(base(), "delivery.nocobase", nocobase(json!("http://169.254.169.254/latest"))),
+            "must not point at a link-local or cloud metadata address",
+        ),
+        (
+            "NocoBase URL at an IPv6 link-local address",
+            with(base(), "delivery.nocobase", nocobase(json!("http://[fe80::1]:13000"))),
+            "must not point at a link-local or cloud metadata address",
+        ),
+        (
+            "NocoBase delivery without a target",
+            with(
+                base(),
+                "delivery.nocobase",
+                json!({"url": "http://nocobase:13000", "apiKeySecretRef": {"name": "k", "key": "k"}}),
+            ),
+            "nocobase delivery needs variables and/or record",
+        ),
+        (
+            "record with both a key and a filter",
+            with(
+                with(base(), "delivery.nocobase", nocobase(json!("http://nocobase:13000"))),
+                "delivery.nocobase.record.filter",
+                json!({"provider": "outlook"}),
+            ),
+            "record needs exactly one of filterByTk",
+        ),
+        (
+            "record collection with a path",
+            with(
+                with(base(), "delivery.nocobase", nocobase(json!("http://nocobase:13000"))),
+                "delivery.nocobase.record.collection",
+                json!("users/1/roles"),
+            ),
+            "collection in body should match",
+        ),
+        (
+            "variable name NocoBase cannot refer to",
+            with(
+                with(base(), "delivery.nocobase", nocobase(json!("http://nocobase:13000"))),
+                "delivery.nocobase.variables",
+                json!({"clientSecret": "client-secret"}),
+            ),
+            "clientSecret in body should match",
+        ),
+        (
+            "unknown acknowledgement mode",
+            with(base(), "delivery.acknowledgement", json!("Sometimes")),
+            "Unsupported value: \"Sometimes\"",
+        ),
+        (
+            "the removed nocobasePush",
             with(
                 base(),
                 "rotation.nocobasePush",
-                push(json!("nocobase.ns.svc:13000"), "emailSettings"),
+                json!({"url": "http://nocobase:13000", "resource": "emailSettings", "action": "update"}),
             ),
-            "nocobasePush.url must be an http:// or https:// URL",
+            "rotation.nocobasePush was removed",
         ),
         (
-            "push URL with a query",
-            with(
-                base(),
-                "rotation.nocobasePush",
-                push(json!("http://nocobase:13000/?x=1"), "emailSettings"),
-            ),
-            "nocobasePush.url must be an http:// or https:// URL",
-        ),
-        (
-            "push resource with a path",
-            with(
-                base(),
-                "rotation.nocobasePush",
-                push(json!("http://nocobase:13000"), "users/1/roles"),
-            ),
-            "nocobasePush.resource may only contain letters, digits",
-        ),
-        (
-            "push action with a colon",
-            with(
-                with(
-                    base(),
-                    "rotation.nocobasePush",
-                    push(json!("http://nocobase:13000"), "emailSettings"),
-                ),
-                "rotation.nocobasePush.action",
-                json!("update:x"),
-            ),
-            "nocobasePush.action may only contain letters, digits",
+            "display name longer than Entra allows for personal accounts",
+            with(base(), "application.displayName", json!("x".repeat(121))),
+            "may not be more than 120",
         ),
     ];
     for (case, spec, needle) in cases {

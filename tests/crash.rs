@@ -368,6 +368,7 @@ async fn setup(prefix: &str) -> Setup {
             "application": {"nocobaseOrigin": "https://nocobase.example.com"},
             "secret": {"lifetime": "1h"},
             "rotation": {"overlap": "2s"},
+            "delivery": {"acknowledgement": "NotRequired"},
         }),
     )
     .await;

@@ -576,6 +576,7 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
                 "application": {"nocobaseOrigin": "https://nocobase.example.com"},
                 "secret": {"lifetime": "24h"},
                 "rotation": {"overlap": "3s", "consumers": [{"kind": "Deployment", "name": "nocobase"}]},
+                "delivery": {"acknowledgement": "NotRequired"},
             }),
         ),
     )

@@ -66,6 +66,8 @@ async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
             "application": {"nocobaseOrigin": "https://nocobase.example.com"},
             "secret": {"lifetime": "30s", "renewBefore": "18s"},
             "rotation": {"overlap": "8s", "consumers": [{"kind": "Deployment", "name": "nocobase"}]},
+            // The consumer's rollout is the one confirmation.
+            "delivery": {"acknowledgement": "NotRequired"},
         }),
     )
     .await;
@@ -130,31 +132,59 @@ async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
         "consumer not restarted: {ann:?}"
     );
 
-    // The old credential goes only after the overlap (pods never become available in the test bed, so the
-    // overlap bound applies), and the Secret drops the previous slot.
+    // The overlap (8s) is only a minimum hold: while the consumer has not rolled out, the old credential stays
+    // past it (the test bed has no kubelet, so nothing becomes available by itself).
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(
+        fx.live_keys(&app).contains(&k1),
+        "old key revoked although the consumer never rolled out"
+    );
+    let st = fx.integrations().get("mail").await.unwrap();
+    let delivered = operator::condition(&st, "Delivered").unwrap();
+    assert_eq!(
+        (delivered.0.as_str(), delivered.1.as_str()),
+        ("False", "RollingOut"),
+        "{delivered:?}"
+    );
+
+    // The rollout finishes (what the deployment controller would write): now the old credential goes, and the
+    // Secret drops the previous slot first.
+    mark_rolled_out(&fx, "nocobase").await;
     wait_until("old key revoked", Duration::from_secs(20), || {
         !fx.live_keys(&app).contains(&k1)
     })
     .await;
     assert!(
-        rotated_at.elapsed() >= Duration::from_secs(5),
+        rotated_at.elapsed() >= Duration::from_secs(8),
         "revoked too early: {:?}",
         rotated_at.elapsed()
     );
     assert!(fx.live_keys(&app).contains(&k2));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = fx.secret("mail-entra").await.unwrap();
-        if data(&s, "previousClientSecret").is_none() {
-            assert_eq!(data(&s, "clientSecret").as_deref(), Some(text2.as_str()));
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "previous secret not dropped from the Secret"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let s = fx.secret("mail-entra").await.unwrap();
+    assert_eq!(data(&s, "previousClientSecret"), None);
+    assert_eq!(data(&s, "clientSecret").as_deref(), Some(text2.as_str()));
+    let st = fx
+        .wait("mail", Duration::from_secs(10), "Delivered", |o| {
+            operator::condition(o, "Delivered").is_some_and(|c| c.0 == "True")
+        })
+        .await;
+    assert!(st.status.unwrap().previous_credentials.is_empty());
+}
+
+/// Writes the Deployment status a finished rollout of its current template has.
+async fn mark_rolled_out(fx: &Fx, name: &str) {
+    let api = Api::<Deployment>::namespaced(fx.client.clone(), &fx.ns);
+    let d = api.get(name).await.unwrap();
+    let generation = d.metadata.generation.unwrap_or(1);
+    api.patch_status(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"status": {
+            "observedGeneration": generation, "replicas": 1, "updatedReplicas": 1,
+            "readyReplicas": 1, "availableReplicas": 1}})),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -166,6 +196,7 @@ async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one()
             "application": {"nocobaseOrigin": "https://nocobase.example.com"},
             "secret": {"lifetime": "24h"},
             "rotation": {"overlap": "3s"},
+            "delivery": {"acknowledgement": "NotRequired"},
         }),
     )
     .await;

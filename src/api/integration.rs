@@ -347,7 +347,7 @@ pub struct RotationSpec {
 
     /// Removed; kept in the schema only so that old manifests are rejected with a message instead of pruned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+    #[schemars(extend("type" = "object", "x-kubernetes-preserve-unknown-fields" = true))]
     pub nocobase_push: Option<serde_json::Value>,
 }
 

@@ -325,9 +325,12 @@ pub fn data(s: &Secret, key: &str) -> Option<String> {
         .map(|b| String::from_utf8(b.0.clone()).unwrap())
 }
 
+/// An integration whose previous secret only the overlap holds (no delivery to confirm): the rotation mechanics
+/// without NocoBase. Delivery tests set spec.delivery themselves.
 pub fn basic_spec() -> Value {
     json!({
         "application": {"nocobaseOrigin": "https://nocobase.example.com"},
         "secret": {"lifetime": "24h"},
+        "delivery": {"acknowledgement": "NotRequired"},
     })
 }
