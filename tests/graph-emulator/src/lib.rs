@@ -20,10 +20,15 @@ mod token;
 
 pub use client_cert::self_signed_rsa_certificate;
 pub use error::EmulatorError;
+pub use faults::{
+    AfterCommitFailure, Cloud, RemovePasswordMissing, SpReplicationError, TenantSize,
+    ThrottleBudget,
+};
 pub use handle::EmulatorHandle;
 pub use model::{
-    Application, GRAPH_APP_ID, GRAPH_SCOPES, OAuth2PermissionGrant, PasswordCredential,
-    PermissionScope, RequiredResourceAccess, ResourceAccess, ServicePrincipal, WebApplication,
+    ApiApplication, Application, GRAPH_APP_ID, GRAPH_SCOPES, OAuth2PermissionGrant,
+    PasswordCredential, PermissionScope, RequiredResourceAccess, ResourceAccess, ServicePrincipal,
+    WebApplication,
 };
 
 use axum::Router;
