@@ -176,3 +176,41 @@ async fn shutdown_signal() -> std::io::Result<()> {
         _ = term.recv() => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        parse_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn tenant_level_flags() {
+        let args = parse(&[
+            "--cloud",
+            "china",
+            "--tenant-size",
+            "large",
+            "--block-password-addition",
+            "--throttle-resource-units",
+            "40",
+        ])
+        .unwrap();
+        assert_eq!(args.cloud, Some(Cloud::China));
+        assert_eq!(args.tenant_size, Some(TenantSize::Large));
+        assert_eq!(args.throttle_resource_units, Some(40));
+        assert!(args.block_password_addition);
+        assert!(parse(&["--cloud", "mars"]).is_err());
+        assert!(parse(&["--tenant-size", "huge"]).is_err());
+        let defaults = parse(&[]).unwrap();
+        assert_eq!(
+            (
+                defaults.cloud,
+                defaults.tenant_size,
+                defaults.block_password_addition
+            ),
+            (None, None, false)
+        );
+    }
+}
