@@ -57,7 +57,23 @@ pub(crate) struct GraphError {
     pub code: String,
     pub message: String,
     pub details: Vec<serde_json::Value>,
-    pub retry_after_secs: Option<u64>,
+    /// Rendered as `Retry-After` in seconds with up to three decimals (see [`retry_after_value`]).
+    pub retry_after: Option<std::time::Duration>,
+}
+
+/// `Retry-After` as Graph sends it: whole seconds when whole, else seconds with up to three decimals, like the
+/// `Retry-After: 2.128` of the sample response in <https://learn.microsoft.com/graph/throttling#sample-response>.
+/// Sub-millisecond remainders round up so a client never retries early.
+pub(crate) fn retry_after_value(d: std::time::Duration) -> String {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    let (secs, frac) = (ms / 1000, ms % 1000);
+    if frac == 0 {
+        secs.to_string()
+    } else {
+        format!("{secs}.{frac:03}")
+            .trim_end_matches('0')
+            .to_string()
+    }
 }
 
 impl GraphError {
@@ -67,7 +83,7 @@ impl GraphError {
             code: code.to_string(),
             message: message.into(),
             details: Vec::new(),
-            retry_after_secs: None,
+            retry_after: None,
         }
     }
 
@@ -119,8 +135,8 @@ impl GraphError {
             error["details"] = json!(self.details);
         }
         let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
-        if let Some(secs) = self.retry_after_secs
-            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        if let Some(after) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&retry_after_value(after))
         {
             response.headers_mut().insert("retry-after", v);
         }
@@ -170,5 +186,21 @@ impl AadError {
         let mut response = (self.status, axum::Json(body)).into_response();
         ids.stamp(&mut response);
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_after_keeps_up_to_three_decimals() {
+        assert_eq!(retry_after_value(Duration::from_secs(7)), "7");
+        assert_eq!(retry_after_value(Duration::from_millis(2_128)), "2.128");
+        assert_eq!(retry_after_value(Duration::from_millis(500)), "0.5");
+        assert_eq!(retry_after_value(Duration::from_millis(1_050)), "1.05");
+        assert_eq!(retry_after_value(Duration::from_micros(1_000_001)), "1.001");
+        assert_eq!(retry_after_value(Duration::ZERO), "0");
     }
 }

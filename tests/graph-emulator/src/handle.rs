@@ -1,5 +1,8 @@
 //! The in-process control handle: registration, fault switches, clock, counters and inspection.
 
+use crate::faults::{
+    AfterCommitFailure, Cloud, RemovePasswordMissing, SpReplicationError, ThrottleBudget,
+};
 use crate::model::{Application, OAuth2PermissionGrant, ServicePrincipal};
 use crate::state::Shared;
 use chrono::{DateTime, Utc};
@@ -66,7 +69,8 @@ impl EmulatorHandle {
         self.shared.lock().faults.replication_lag = d;
     }
 
-    /// The next `n` authenticated Graph requests get 429 with `Retry-After` (whole seconds, rounded up).
+    /// The next `n` authenticated Graph requests get 429 with `Retry-After` in seconds with up to three decimals
+    /// (`Duration::from_millis(2128)` sends `2.128`, whole seconds send an integer).
     pub fn throttle_next(&self, n: u32, retry_after: Duration) {
         let mut inner = self.shared.lock();
         inner.faults.throttle_next = n;
@@ -102,6 +106,51 @@ impl EmulatorHandle {
     /// Delay added to every Graph and token request.
     pub fn set_latency(&self, d: Duration) {
         self.shared.lock().faults.latency = d;
+    }
+
+    /// Which cloud the emulator plays (default [`Cloud::Global`]). Outside the global cloud, personal-account
+    /// audiences are rejected with 400.
+    pub fn set_cloud(&self, cloud: Cloud) {
+        self.shared.lock().faults.cloud = cloud;
+    }
+
+    /// What `POST /servicePrincipals` answers for an application still inside the replication lag window.
+    pub fn set_sp_replication_error(&self, error: SpReplicationError) {
+        self.shared.lock().faults.sp_replication_error = error;
+    }
+
+    /// The next `n` addPassword calls that succeed create their credential and then fail as `failure` says:
+    /// an ambiguous failure, since addPassword is not idempotent.
+    pub fn fail_after_commit_next(&self, n: u32, failure: AfterCommitFailure) {
+        let mut inner = self.shared.lock();
+        inner.faults.fail_after_commit_next = n;
+        inner.faults.fail_after_commit = failure;
+    }
+
+    /// A tenant app-management policy blocking password addition: addPassword fails with 400
+    /// `CredentialTypeNotAllowedAsPerAppPolicy`. `false` (the default) removes it.
+    pub fn set_password_addition_blocked(&self, blocked: bool) {
+        self.shared.lock().faults.block_password_addition = blocked;
+    }
+
+    /// What removePassword answers for a keyId the application does not have (default 400).
+    pub fn set_remove_password_missing(&self, answer: RemovePasswordMissing) {
+        self.shared.lock().faults.remove_password_missing = answer;
+    }
+
+    /// Secrets minted from now on are rejected by the token endpoint (AADSTS7000215) for `d` (emulator clock).
+    pub fn set_secret_activation_lag(&self, d: Duration) {
+        self.shared.lock().faults.secret_activation_lag = d;
+    }
+
+    /// Resource-unit throttling per application+tenant pair (off by default); `None` turns it off and forgets
+    /// usage. See [`ThrottleBudget::for_tenant_size`].
+    pub fn set_throttle_budget(&self, budget: Option<ThrottleBudget>) {
+        let mut inner = self.shared.lock();
+        inner.faults.throttle_budget = budget;
+        if budget.is_none() {
+            inner.budget = Default::default();
+        }
     }
 
     /// Moves the emulator's clock forward (credential validity, token expiry, replication lag, new dates).
@@ -148,6 +197,16 @@ impl EmulatorHandle {
         self.shared.lock().counters.reads
     }
 
+    /// Graph responses with status 429, injected or from the throttle budget.
+    pub fn throttled(&self) -> u64 {
+        self.shared.lock().counters.throttled
+    }
+
+    /// Graph 429s caused by the resource-unit throttle budget.
+    pub fn budget_throttled(&self) -> u64 {
+        self.shared.lock().counters.budget_throttled
+    }
+
     pub fn reset_counts(&self) {
         self.shared.lock().counters = Default::default();
     }
@@ -169,14 +228,28 @@ impl EmulatorHandle {
         tenant.apps.get(&id).map(|a| a.value.clone())
     }
 
-    /// Whether `secret_text` is a password credential of the app that exists and is valid at the emulator's now.
+    /// Whether `secret_text` is a password credential of the app that exists and is valid at the emulator's now
+    /// (replication lag and secret activation lag aside: see the token endpoint for those).
     pub fn is_secret_valid(&self, tenant_id: &str, app_id: &str, secret_text: &str) -> bool {
         let inner = self.shared.lock();
         let now = inner.now();
-        inner
-            .tenants
-            .get(tenant_id)
-            .is_some_and(|t| t.app_secret_valid(app_id, secret_text, now))
+        let Some(tenant) = inner.tenants.get(tenant_id) else {
+            return false;
+        };
+        let Some(app) = tenant
+            .app_id_by_app_id(app_id)
+            .and_then(|id| tenant.apps.get(&id))
+        else {
+            return false;
+        };
+        app.value.password_credentials.iter().any(|c| {
+            c.start_date_time <= now
+                && now < c.end_date_time
+                && tenant
+                    .secrets
+                    .get(&c.key_id)
+                    .is_some_and(|s| s.text == secret_text)
+        })
     }
 
     /// Drift injection: deletes a password credential behind the operator's back.
@@ -218,12 +291,13 @@ impl EmulatorHandle {
             .unwrap_or_default()
     }
 
+    /// All grants of the tenant, including ones still inside the replication lag window.
     pub fn grants(&self, tenant_id: &str) -> Vec<OAuth2PermissionGrant> {
         self.shared
             .lock()
             .tenants
             .get(tenant_id)
-            .map(|t| t.grants.values().cloned().collect())
+            .map(|t| t.grants.values().map(|g| g.value.clone()).collect())
             .unwrap_or_default()
     }
 }

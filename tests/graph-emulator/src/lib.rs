@@ -3,7 +3,8 @@
 //! One HTTPS listener (test CA from [`Emulator::ca_pem`]) serves the token endpoint
 //! `POST /{tenant}/oauth2/v2.0/token`, Graph under `/v1.0` (applications, servicePrincipals,
 //! oauth2PermissionGrants) and an admin API under `/_emulator`. Faults (replication lag, throttling, 5xx,
-//! credential lifetime policy, latency) and the clock are switched at runtime through [`EmulatorHandle`].
+//! credential lifetime policy, latency), the documented Entra rules' switches (cloud, password policy, throttle
+//! budget, ...; see the README) and the clock are switched at runtime through [`EmulatorHandle`].
 
 mod admin;
 mod client_cert;
@@ -20,10 +21,15 @@ mod token;
 
 pub use client_cert::self_signed_rsa_certificate;
 pub use error::EmulatorError;
+pub use faults::{
+    AfterCommitFailure, Cloud, RemovePasswordMissing, SpReplicationError, TenantSize,
+    ThrottleBudget,
+};
 pub use handle::EmulatorHandle;
 pub use model::{
-    Application, GRAPH_APP_ID, GRAPH_SCOPES, OAuth2PermissionGrant, PasswordCredential,
-    PermissionScope, RequiredResourceAccess, ResourceAccess, ServicePrincipal, WebApplication,
+    ApiApplication, Application, GRAPH_APP_ID, GRAPH_SCOPES, OAuth2PermissionGrant,
+    PasswordCredential, PermissionScope, RequiredResourceAccess, ResourceAccess, ServicePrincipal,
+    WebApplication,
 };
 
 use axum::Router;

@@ -1,6 +1,6 @@
 //! `graph-emulator`: the emulator as a standalone HTTPS server for the demo and manual testing.
 
-use graph_emulator::{Emulator, EmulatorConfig};
+use graph_emulator::{Cloud, Emulator, EmulatorConfig, TenantSize, ThrottleBudget};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +8,8 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: graph-emulator [--bind 127.0.0.1:8443] [--tenant ID] [--client-id ID] [--client-secret S]
        [--federated-subject SUB] [--ca-out PATH] [--latency-ms N] [--max-lifetime-days N] [--seed N] [--san HOST]...
+       [--cloud global|usGovernment|china] [--tenant-size small|medium|large] [--throttle-resource-units N]
+       [--block-password-addition]
 Faults, clock and counters are controlled at runtime under /_emulator (see README).";
 
 #[derive(Debug, Default)]
@@ -22,6 +24,10 @@ struct Args {
     max_lifetime_days: Option<u64>,
     seed: Option<u64>,
     sans: Vec<String>,
+    cloud: Option<Cloud>,
+    tenant_size: Option<TenantSize>,
+    throttle_resource_units: Option<u32>,
+    block_password_addition: bool,
 }
 
 fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -29,6 +35,10 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
     while let Some(flag) = raw.next() {
         if flag == "-h" || flag == "--help" {
             return Err(String::new());
+        }
+        if flag == "--block-password-addition" {
+            args.block_password_addition = true;
+            continue;
         }
         let value = raw.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = |v: &str| {
@@ -52,6 +62,16 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
             "--max-lifetime-days" => args.max_lifetime_days = Some(number(&value)?),
             "--seed" => args.seed = Some(number(&value)?),
             "--san" => args.sans.push(value),
+            "--cloud" => args.cloud = Some(value.parse().map_err(|e| format!("--cloud: {e}"))?),
+            "--tenant-size" => {
+                args.tenant_size = Some(value.parse().map_err(|e| format!("--tenant-size: {e}"))?)
+            }
+            "--throttle-resource-units" => {
+                args.throttle_resource_units = Some(
+                    u32::try_from(number(&value)?)
+                        .map_err(|_| format!("--throttle-resource-units: too large: {value}"))?,
+                )
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -114,6 +134,20 @@ async fn main() -> ExitCode {
     if let Some(days) = args.max_lifetime_days {
         handle.set_max_credential_lifetime(Some(Duration::from_secs(days * 86_400)));
     }
+    if let Some(cloud) = args.cloud {
+        handle.set_cloud(cloud);
+    }
+    if args.tenant_size.is_some() || args.throttle_resource_units.is_some() {
+        let mut budget =
+            ThrottleBudget::for_tenant_size(args.tenant_size.unwrap_or(TenantSize::Small));
+        if let Some(ru) = args.throttle_resource_units {
+            budget.resource_units = ru;
+        }
+        handle.set_throttle_budget(Some(budget));
+    }
+    if args.block_password_addition {
+        handle.set_password_addition_blocked(true);
+    }
     if let Some(path) = &args.ca_out
         && let Err(err) = std::fs::write(path, emulator.ca_pem())
     {
@@ -140,5 +174,43 @@ async fn shutdown_signal() -> std::io::Result<()> {
     tokio::select! {
         res = tokio::signal::ctrl_c() => res,
         _ = term.recv() => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        parse_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn tenant_level_flags() {
+        let args = parse(&[
+            "--cloud",
+            "china",
+            "--tenant-size",
+            "large",
+            "--block-password-addition",
+            "--throttle-resource-units",
+            "40",
+        ])
+        .unwrap();
+        assert_eq!(args.cloud, Some(Cloud::China));
+        assert_eq!(args.tenant_size, Some(TenantSize::Large));
+        assert_eq!(args.throttle_resource_units, Some(40));
+        assert!(args.block_password_addition);
+        assert!(parse(&["--cloud", "mars"]).is_err());
+        assert!(parse(&["--tenant-size", "huge"]).is_err());
+        let defaults = parse(&[]).unwrap();
+        assert_eq!(
+            (
+                defaults.cloud,
+                defaults.tenant_size,
+                defaults.block_password_addition
+            ),
+            (None, None, false)
+        );
     }
 }

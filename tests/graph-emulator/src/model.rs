@@ -34,6 +34,26 @@ pub struct WebApplication {
     pub logout_url: Option<String>,
 }
 
+/// The `api` complex property of an application (Graph `apiApplication`), serialised with all its properties as
+/// Graph does: <https://learn.microsoft.com/graph/api/resources/apiapplication?view=graph-rest-1.0>.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiApplication {
+    #[serde(default)]
+    pub accept_mapped_claims: Option<bool>,
+    #[serde(default)]
+    pub known_client_applications: Vec<String>,
+    /// Stored verbatim.
+    #[serde(default)]
+    pub oauth2_permission_scopes: Vec<serde_json::Value>,
+    /// Stored verbatim.
+    #[serde(default)]
+    pub pre_authorized_applications: Vec<serde_json::Value>,
+    /// `1`, `2` or `null` (= 1). Must be 2 for personal-account audiences.
+    #[serde(default)]
+    pub requested_access_token_version: Option<i64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceAccess {
@@ -99,6 +119,8 @@ pub struct Application {
     pub tags: Vec<String>,
     #[serde(default)]
     pub web: WebApplication,
+    #[serde(default)]
+    pub api: ApiApplication,
     #[serde(default)]
     pub required_resource_access: Vec<RequiredResourceAccess>,
     #[serde(default)]

@@ -1,6 +1,6 @@
 //! The emulator's whole world, behind one mutex: tenants and their objects, tokens, faults, clock, counters.
 
-use crate::faults::Faults;
+use crate::faults::{BudgetLedger, Faults};
 use crate::model::{Application, OAuth2PermissionGrant, ServicePrincipal, graph_service_principal};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -27,15 +27,24 @@ pub(crate) struct ClientRegistration {
     pub certificates: Vec<crate::client_cert::RegisteredCertificate>,
 }
 
+/// The text of a minted client secret and when the token endpoint starts accepting it. No `Debug`.
+pub(crate) struct SecretRecord {
+    pub text: String,
+    /// Secrets are not usable the instant addPassword returns: "When I add a passwordCredential to an AAD
+    /// Application, it does not work right away ... I've observed latency from 4-18 seconds"
+    /// (<https://github.com/microsoftgraph/microsoft-graph-docs/issues/17966>).
+    pub usable_at: DateTime<Utc>,
+}
+
 /// No `Debug`: holds secret text.
 pub(crate) struct Tenant {
     pub clients: HashMap<String, ClientRegistration>,
     /// Keyed by object id.
     pub apps: BTreeMap<String, Stored<Application>>,
     /// Secret text by passwordCredential keyId; kept apart so the app objects never carry it.
-    pub secrets: HashMap<String, String>,
+    pub secrets: HashMap<String, SecretRecord>,
     pub sps: BTreeMap<String, Stored<ServicePrincipal>>,
-    pub grants: BTreeMap<String, OAuth2PermissionGrant>,
+    pub grants: BTreeMap<String, Stored<OAuth2PermissionGrant>>,
 }
 
 impl Tenant {
@@ -92,40 +101,48 @@ impl Tenant {
         if self.sps.remove(sp_id).is_none() {
             return false;
         }
-        self.grants.retain(|_, g| g.client_id != sp_id);
+        self.grants.retain(|_, g| g.value.client_id != sp_id);
         true
     }
 
-    /// Whether `secret` is a current (started, unexpired) password credential of the app with `app_id`.
+    /// The app with this appId if it has replicated to the token service by `now`.
+    pub fn visible_app(&self, app_id: &str, now: DateTime<Utc>) -> Option<&Stored<Application>> {
+        self.app_id_by_app_id(app_id)
+            .and_then(|id| self.apps.get(&id))
+            .filter(|a| a.visible(now))
+    }
+
+    /// Whether `secret` is a current (started, unexpired, activated) password credential of the app with `app_id`.
     pub fn app_secret_valid(&self, app_id: &str, secret: &str, now: DateTime<Utc>) -> bool {
-        let Some(object_id) = self.app_id_by_app_id(app_id) else {
-            return false;
-        };
-        let Some(app) = self.apps.get(&object_id) else {
+        let Some(app) = self.visible_app(app_id, now) else {
             return false;
         };
         app.value.password_credentials.iter().any(|c| {
             c.start_date_time <= now
                 && now < c.end_date_time
-                && self.secrets.get(&c.key_id).is_some_and(|s| s == secret)
+                && self
+                    .secrets
+                    .get(&c.key_id)
+                    .is_some_and(|s| s.text == secret && s.usable_at <= now)
         })
     }
 
-    /// Whether the app has a credential with this secret text at all, valid or not.
-    pub fn app_has_secret(&self, app_id: &str, secret: &str) -> bool {
-        self.app_id_by_app_id(app_id)
-            .and_then(|id| self.apps.get(&id))
-            .is_some_and(|app| {
-                app.value
-                    .password_credentials
-                    .iter()
-                    .any(|c| self.secrets.get(&c.key_id).is_some_and(|s| s == secret))
+    /// Whether the app has an activated credential with this secret text at all, valid or not.
+    pub fn app_has_secret(&self, app_id: &str, secret: &str, now: DateTime<Utc>) -> bool {
+        self.visible_app(app_id, now).is_some_and(|app| {
+            app.value.password_credentials.iter().any(|c| {
+                self.secrets
+                    .get(&c.key_id)
+                    .is_some_and(|s| s.text == secret && s.usable_at <= now)
             })
+        })
     }
 }
 
 pub(crate) struct IssuedToken {
     pub tenant_id: String,
+    /// The client the token was issued to: the application half of the throttling pair.
+    pub client_id: String,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -135,6 +152,10 @@ pub(crate) struct Counters {
     pub by_route_status: BTreeMap<String, u64>,
     pub reads: u64,
     pub writes: u64,
+    /// Graph responses with status 429, whatever caused them.
+    pub throttled: u64,
+    /// 429s caused by the resource-unit budget.
+    pub budget_throttled: u64,
 }
 
 impl Counters {
@@ -149,6 +170,9 @@ impl Counters {
             .entry(format!("{method} {route} {status}"))
             .or_default() += 1;
         if graph {
+            if status == 429 {
+                self.throttled += 1;
+            }
             if method == "GET" {
                 self.reads += 1;
             } else {
@@ -163,6 +187,7 @@ pub(crate) struct Inner {
     pub tenants: HashMap<String, Tenant>,
     pub tokens: HashMap<String, IssuedToken>,
     pub faults: Faults,
+    pub budget: BudgetLedger,
     pub counters: Counters,
     pub graph_url: String,
 }
@@ -202,6 +227,7 @@ impl SharedState {
                 tenants: HashMap::new(),
                 tokens: HashMap::new(),
                 faults: Faults::new(seed),
+                budget: BudgetLedger::default(),
                 counters: Counters::default(),
                 graph_url: String::new(),
             }),

@@ -125,7 +125,9 @@ fn issue(
         ));
     }
     let registration = tenant.clients.get(client_id);
-    let is_app = tenant.app_id_by_app_id(client_id).is_some();
+    // An application still inside the replication lag is unknown here too (AADSTS700016), as seen right after
+    // creating an app: <https://github.com/hashicorp/vault-plugin-secrets-azure/issues/26>.
+    let is_app = tenant.visible_app(client_id, now).is_some();
     let unknown_client = || {
         AadError::new(
             StatusCode::BAD_REQUEST,
@@ -143,7 +145,8 @@ fn issue(
     if let Some(secret) = param("client_secret") {
         let registered = registration.is_some_and(|r| r.secrets.iter().any(|s| s == secret));
         if !registered && !tenant.app_secret_valid(client_id, secret, now) {
-            return Err(if tenant.app_has_secret(client_id, secret) {
+            // A secret minted less than the activation lag ago is not known yet, hence "invalid", not "expired".
+            return Err(if tenant.app_has_secret(client_id, secret, now) {
                 AadError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",
@@ -221,6 +224,7 @@ fn issue(
         token.clone(),
         IssuedToken {
             tenant_id: tenant_id.to_string(),
+            client_id: client_id.to_string(),
             expires_at: now + chrono::Duration::seconds(TOKEN_LIFETIME_SECS),
         },
     );

@@ -4,6 +4,7 @@ use super::odata;
 use super::{Ctx, GraphResult, Reply, Request};
 use crate::error::GraphError;
 use crate::model::OAuth2PermissionGrant;
+use crate::state::Stored;
 use axum::http::StatusCode;
 use serde_json::Value;
 
@@ -22,7 +23,8 @@ pub(super) fn list(ctx: &mut Ctx<'_>, req: &Request<'_>) -> GraphResult {
         .tenant
         .grants
         .values()
-        .map(|g| serde_json::to_value(g).unwrap_or_default())
+        .filter(|g| g.visible(ctx.now))
+        .map(|g| serde_json::to_value(&g.value).unwrap_or_default())
         .collect();
     let items = odata::filter(
         items,
@@ -41,12 +43,18 @@ pub(super) fn list(ctx: &mut Ctx<'_>, req: &Request<'_>) -> GraphResult {
     ))
 }
 
-pub(super) fn get(ctx: &mut Ctx<'_>, id: &str, req: &Request<'_>) -> GraphResult {
-    let grant = ctx
-        .tenant
+/// A grant replicates like other directory objects: invisible to reads and updates during the lag.
+fn visible<'c>(ctx: &'c Ctx<'_>, id: &str) -> Result<&'c OAuth2PermissionGrant, GraphError> {
+    ctx.tenant
         .grants
         .get(id)
-        .ok_or_else(|| GraphError::not_found(id))?;
+        .filter(|g| g.visible(ctx.now))
+        .map(|g| &g.value)
+        .ok_or_else(|| GraphError::not_found(id))
+}
+
+pub(super) fn get(ctx: &mut Ctx<'_>, id: &str, req: &Request<'_>) -> GraphResult {
+    let grant = visible(ctx, id)?;
     Ok(Reply::Json(
         StatusCode::OK,
         odata::select(render(ctx, grant), req.query("$select")),
@@ -104,7 +112,11 @@ pub(super) fn create(ctx: &mut Ctx<'_>, req: &Request<'_>) -> GraphResult {
         }
     }
     validate_scope(ctx, &resource_id, &scope)?;
-    let duplicate = ctx.tenant.grants.values().any(|g| {
+    // One grant per (client, consentType, resource[, principal]); Entra answers a second one with 409
+    // Request_MultipleObjectsWithSameKeyValue "Permission entry already exists."
+    // (<https://github.com/hashicorp/terraform-provider-azuread/issues/690>). The key is enforced strongly: a grant
+    // still replicating (invisible to GET) conflicts too.
+    let duplicate = ctx.tenant.grants.values().map(|g| &g.value).any(|g| {
         g.client_id == client_id
             && g.resource_id == resource_id
             && g.consent_type == consent_type
@@ -122,20 +134,21 @@ pub(super) fn create(ctx: &mut Ctx<'_>, req: &Request<'_>) -> GraphResult {
         scope,
     };
     let response = render(ctx, &grant);
-    ctx.tenant.grants.insert(grant.id.clone(), grant);
+    let visible_at = ctx.visible_at();
+    ctx.tenant.grants.insert(
+        grant.id.clone(),
+        Stored {
+            value: grant,
+            visible_at,
+        },
+    );
     Ok(Reply::Json(StatusCode::CREATED, response))
 }
 
 /// Only `scope` may change on an existing grant.
 pub(super) fn patch(ctx: &mut Ctx<'_>, id: &str, req: &Request<'_>) -> GraphResult {
     let body = req.json()?;
-    let resource_id = ctx
-        .tenant
-        .grants
-        .get(id)
-        .ok_or_else(|| GraphError::not_found(id))?
-        .resource_id
-        .clone();
+    let resource_id = visible(ctx, id)?.resource_id.clone();
     let mut scope = None;
     for (name, value) in &body {
         match name.as_str() {
@@ -159,16 +172,14 @@ pub(super) fn patch(ctx: &mut Ctx<'_>, id: &str, req: &Request<'_>) -> GraphResu
     if let Some(scope) = scope {
         validate_scope(ctx, &resource_id, &scope)?;
         if let Some(grant) = ctx.tenant.grants.get_mut(id) {
-            grant.scope = scope;
+            grant.value.scope = scope;
         }
     }
     Ok(Reply::NoContent)
 }
 
 pub(super) fn delete(ctx: &mut Ctx<'_>, id: &str) -> GraphResult {
-    ctx.tenant
-        .grants
-        .remove(id)
-        .ok_or_else(|| GraphError::not_found(id))?;
+    visible(ctx, id)?;
+    ctx.tenant.grants.remove(id);
     Ok(Reply::NoContent)
 }

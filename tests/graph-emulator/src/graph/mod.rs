@@ -7,12 +7,17 @@ mod routes;
 mod service_principals;
 
 use crate::error::{GraphError, RequestIds};
-use crate::faults::Injected;
+use crate::faults::{
+    AfterCommitFailure, BudgetDecision, Charge, Cloud, Injected, RemovePasswordMissing,
+    SpReplicationError,
+};
 use crate::state::{Inner, Shared, Tenant};
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum_server::ConnectionShutdown;
 use chrono::{DateTime, Utc};
 use routes::{Entity, Key, Target};
 use serde_json::{Map, Value};
@@ -21,6 +26,8 @@ use serde_json::{Map, Value};
 pub(crate) enum Reply {
     Json(StatusCode, Value),
     NoContent,
+    /// The operation committed but the response is lost: the connection is closed before any byte of it.
+    Drop,
 }
 
 impl Reply {
@@ -28,10 +35,30 @@ impl Reply {
         let mut response = match self {
             Reply::Json(status, body) => (status, axum::Json(body)).into_response(),
             Reply::NoContent => StatusCode::NO_CONTENT.into_response(),
+            // Only reached when the connection could not be aborted (no axum-server connection handle).
+            Reply::Drop => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         };
         ids.stamp(&mut response);
         response
     }
+}
+
+/// Response headers and facts a request produced besides its reply.
+#[derive(Default)]
+struct Extras {
+    headers: Vec<(&'static str, String)>,
+    budget_throttled: bool,
+}
+
+/// Tenant-level options the operations read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub max_credential_lifetime: Option<std::time::Duration>,
+    pub cloud: Cloud,
+    pub sp_replication_error: SpReplicationError,
+    pub block_password_addition: bool,
+    pub remove_password_missing: RemovePasswordMissing,
+    pub secret_activation_lag: chrono::Duration,
 }
 
 type GraphResult = Result<Reply, GraphError>;
@@ -82,7 +109,7 @@ pub(crate) struct Ctx<'a> {
     now: DateTime<Utc>,
     /// Objects created now become visible to other calls at `now + lag`.
     lag: chrono::Duration,
-    max_credential_lifetime: Option<std::time::Duration>,
+    settings: Settings,
     graph_url: &'a str,
 }
 
@@ -98,13 +125,32 @@ pub(crate) async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    connection: Option<Extension<ConnectionShutdown>>,
     body: Bytes,
 ) -> Response {
-    let ids = RequestIds::from_headers(&headers);
     let latency = shared.lock().faults.latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let (response, drop_connection) = serve(&shared, &method, &uri, &headers, &body);
+    if drop_connection && let Some(Extension(connection)) = connection {
+        // Abort the connection this request came on (HTTP/2: with every stream on it); axum-server drops this
+        // future with it, so not a byte of the response is written.
+        connection.shutdown();
+        std::future::pending::<()>().await;
+    }
+    response
+}
+
+/// Everything but the latency: returns the response and whether to drop the connection instead of sending it.
+fn serve(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> (Response, bool) {
+    let ids = RequestIds::from_headers(headers);
     let path = uri.path().strip_prefix("/v1.0").unwrap_or_default();
     let target = routes::parse(path);
     let label = match &target {
@@ -121,22 +167,46 @@ pub(crate) async fn handle(
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.to_ascii_lowercase().contains("create-if-missing"));
     let request = Request {
-        body: &body,
+        body,
         query,
         create_if_missing,
     };
 
     let mut inner = shared.lock();
     let now = inner.now();
-    let response = match process(&mut inner, &method, &headers, target, &request, now) {
+    let mut extras = Extras::default();
+    let outcome = process(
+        &mut inner,
+        method,
+        headers,
+        target,
+        &request,
+        now,
+        &mut extras,
+    );
+    let drop_connection = matches!(outcome, Ok(Reply::Drop));
+    let mut response = match outcome {
         Ok(reply) => reply.render(&ids),
         Err(err) => err.render(&ids, now),
     };
-    let status = response.status().as_u16();
+    for (name, value) in extras.headers {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    // A dropped connection has no status; it is counted as 0.
+    let status = if drop_connection {
+        0
+    } else {
+        response.status().as_u16()
+    };
     inner.counters.record(method.as_str(), &label, status, true);
+    if extras.budget_throttled {
+        inner.counters.budget_throttled += 1;
+    }
     drop(inner);
     tracing::debug!(%method, route = %label, status, request_id = %ids.request_id, "graph request");
-    response
+    (response, drop_connection)
 }
 
 fn process(
@@ -146,12 +216,54 @@ fn process(
     target: Result<Target, GraphError>,
     request: &Request<'_>,
     now: DateTime<Utc>,
+    extras: &mut Extras,
 ) -> GraphResult {
-    let tenant_id = authenticate(inner, headers, now)?;
+    let (tenant_id, client_id) = authenticate(inner, headers, now)?;
     if let Some(fault) = inner.faults.next() {
         return Err(fault_error(fault));
     }
     let target = target?;
+    if let Some(budget) = inner.faults.throttle_budget
+        && let Some(tenant) = inner.tenants.get(&tenant_id)
+    {
+        let charge = charge_for(method, &target, request, tenant);
+        match inner
+            .budget
+            .charge(&budget, &tenant_id, &client_id, charge, now)
+        {
+            BudgetDecision::Allowed {
+                resource_units,
+                limit_percentage,
+            } => {
+                extras
+                    .headers
+                    .push(("x-ms-resource-unit", resource_units.to_string()));
+                if let Some(share) = limit_percentage {
+                    extras
+                        .headers
+                        .push(("x-ms-throttle-limit-percentage", format!("{share:.1}")));
+                }
+            }
+            BudgetDecision::Throttled {
+                retry_after,
+                limit,
+                reason,
+            } => {
+                extras.budget_throttled = true;
+                extras.headers.push((
+                    "x-ms-throttle-scope",
+                    format!("Tenant_Application/{limit}/{client_id}/{tenant_id}"),
+                ));
+                extras
+                    .headers
+                    .push(("x-ms-throttle-information", reason.to_string()));
+                return Err(fault_error(Injected::Throttle { retry_after }));
+            }
+        }
+    }
+    let add_password = *method == Method::POST
+        && target.entity == Entity::Applications
+        && target.action.as_deref() == Some("addPassword");
     let Inner {
         tenants,
         faults,
@@ -159,7 +271,15 @@ fn process(
         ..
     } = inner;
     let lag = chrono::Duration::from_std(faults.replication_lag).unwrap_or_default();
-    let max_credential_lifetime = faults.max_credential_lifetime;
+    let settings = Settings {
+        max_credential_lifetime: faults.max_credential_lifetime,
+        cloud: faults.cloud,
+        sp_replication_error: faults.sp_replication_error,
+        block_password_addition: faults.block_password_addition,
+        remove_password_missing: faults.remove_password_missing,
+        secret_activation_lag: chrono::Duration::from_std(faults.secret_activation_lag)
+            .unwrap_or_default(),
+    };
     let Some(tenant) = tenants.get_mut(&tenant_id) else {
         return Err(unauthenticated("Access token validation failure."));
     };
@@ -168,10 +288,54 @@ fn process(
         tenant,
         now,
         lag,
-        max_credential_lifetime,
+        settings,
         graph_url,
     };
-    dispatch(&mut ctx, method, target, request)
+    let result = dispatch(&mut ctx, method, target, request);
+    // addPassword is not idempotent: the credential exists even though the caller sees a failure.
+    if add_password && result.is_ok() && faults.fail_after_commit_next > 0 {
+        faults.fail_after_commit_next -= 1;
+        return match faults.fail_after_commit {
+            AfterCommitFailure::Status(status) => Err(fault_error(Injected::Fail { status })),
+            AfterCommitFailure::Drop => Ok(Reply::Drop),
+        };
+    }
+    result
+}
+
+/// The request's cost under the identity and access throttling limits
+/// (<https://learn.microsoft.com/graph/throttling-limits#identity-and-access-service-limits>): base cost 2 for
+/// `GET applications`, `GET oauth2PermissionGrants` and `GET oauth2PermissionGrants/{id}`, 1 for anything else;
+/// `$select` -1, `$expand` +1, `$top` below 20 -1, never below 1. POST/PATCH/PUT/DELETE also cost one write, and
+/// writes on `applications` whose signInAudience is a personal-account one count against their own quota.
+fn charge_for(method: &Method, target: &Target, req: &Request<'_>, tenant: &Tenant) -> Charge {
+    let read = *method == Method::GET;
+    let mut cost: i64 = match (target.entity, &target.key, target.action.as_deref()) {
+        (Entity::Applications, None, None) if read => 2,
+        (Entity::Grants, _, None) if read => 2,
+        _ => 1,
+    };
+    if req.query("$select").is_some() {
+        cost -= 1;
+    }
+    if req.query("$expand").is_some() {
+        cost += 1;
+    }
+    if req
+        .query("$top")
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .is_some_and(|t| t < 20)
+    {
+        cost -= 1;
+    }
+    let personal_app_write = !read
+        && target.entity == Entity::Applications
+        && applications::write_targets_personal_app(tenant, target.key.as_ref(), req);
+    Charge {
+        resource_units: u32::try_from(cost.max(1)).unwrap_or(1),
+        write: !read,
+        personal_app_write,
+    }
 }
 
 fn unauthenticated(message: &str) -> GraphError {
@@ -182,12 +346,12 @@ fn unauthenticated(message: &str) -> GraphError {
     )
 }
 
-/// Returns the tenant the bearer token was issued for.
+/// Returns the tenant and client the bearer token was issued for.
 fn authenticate(
     inner: &Inner,
     headers: &HeaderMap,
     now: DateTime<Utc>,
-) -> Result<String, GraphError> {
+) -> Result<(String, String), GraphError> {
     let header = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -208,7 +372,7 @@ fn authenticate(
             "Lifetime validation failed, the token is expired.",
         ));
     }
-    Ok(issued.tenant_id.clone())
+    Ok((issued.tenant_id.clone(), issued.client_id.clone()))
 }
 
 fn fault_error(fault: Injected) -> GraphError {
@@ -219,7 +383,7 @@ fn fault_error(fault: Injected) -> GraphError {
                 "TooManyRequests",
                 "Application or user has been throttled.",
             );
-            err.retry_after_secs = Some(retry_after.as_secs_f64().ceil() as u64);
+            err.retry_after = Some(retry_after);
             err
         }
         Injected::Fail { status } => {

@@ -4,6 +4,7 @@ use super::odata;
 use super::routes::Key;
 use super::{Ctx, GraphResult, Reply, Request};
 use crate::error::GraphError;
+use crate::faults::SpReplicationError;
 use crate::model::{GRAPH_APP_ID, ServicePrincipal};
 use crate::state::Stored;
 use axum::http::StatusCode;
@@ -89,13 +90,26 @@ pub(super) fn create(ctx: &mut Ctx<'_>, req: &Request<'_>) -> GraphResult {
             "The service principal cannot be created, updated, or restored because the service principal name {app_id} is already in use."
         )));
     }
-    let app = ctx
+    let stored = ctx
         .tenant
         .app_id_by_app_id(&app_id)
         .and_then(|id| ctx.tenant.apps.get(&id))
-        .filter(|a| a.visible(ctx.now))
-        .map(|a| a.value.clone())
         .ok_or_else(|| no_backing_application(&app_id))?;
+    if !stored.visible(ctx.now) {
+        return Err(match ctx.settings.sp_replication_error {
+            SpReplicationError::NoBackingApplicationObject => no_backing_application(&app_id),
+            // Entra's misleading answer for an application that has not replicated yet, wording verbatim (sic):
+            // <https://github.com/hashicorp/terraform-provider-azuread/issues/992> ("This is a known API issue,
+            // ... the error message here is both misleading and wrong"),
+            // <https://github.com/hashicorp/terraform-provider-azuread/issues/611> (citing #581).
+            SpReplicationError::Forbidden => GraphError::new(
+                StatusCode::FORBIDDEN,
+                "Authorization_RequestDenied",
+                "When using this permission, the backing application of the service principal being created must in the local tenant",
+            ),
+        });
+    }
+    let app = stored.value.clone();
     let tags = match body.get("tags") {
         None | Some(Value::Null) => Vec::new(),
         Some(v) => serde_json::from_value(v.clone())
