@@ -406,22 +406,38 @@ async fn invalid_integrations_are_rejected_with_readable_messages() {
         ),
         (
             "NocoBase URL without http(s) scheme",
-            with(base(), "delivery.nocobase", nocobase(json!("nocobase.ns.svc:13000"))),
+            with(
+                base(),
+                "delivery.nocobase",
+                nocobase(json!("nocobase.ns.svc:13000")),
+            ),
             "delivery.nocobase.url must be an http:// or https:// URL",
         ),
         (
             "NocoBase URL with a query",
-            with(base(), "delivery.nocobase", nocobase(json!("http://nocobase:13000/?x=1"))),
+            with(
+                base(),
+                "delivery.nocobase",
+                nocobase(json!("http://nocobase:13000/?x=1")),
+            ),
             "delivery.nocobase.url must be an http:// or https:// URL",
         ),
         (
             "NocoBase URL at the cloud metadata address",
-            with(base(), "delivery.nocobase", nocobase(json!("http://169.254.169.254/latest"))),
+            with(
+                base(),
+                "delivery.nocobase",
+                nocobase(json!("http://169.254.169.254/latest")),
+            ),
             "must not point at a link-local or cloud metadata address",
         ),
         (
             "NocoBase URL at an IPv6 link-local address",
-            with(base(), "delivery.nocobase", nocobase(json!("http://[fe80::1]:13000"))),
+            with(
+                base(),
+                "delivery.nocobase",
+                nocobase(json!("http://[fe80::1]:13000")),
+            ),
             "must not point at a link-local or cloud metadata address",
         ),
         (
@@ -436,7 +452,11 @@ async fn invalid_integrations_are_rejected_with_readable_messages() {
         (
             "record with both a key and a filter",
             with(
-                with(base(), "delivery.nocobase", nocobase(json!("http://nocobase:13000"))),
+                with(
+                    base(),
+                    "delivery.nocobase",
+                    nocobase(json!("http://nocobase:13000")),
+                ),
                 "delivery.nocobase.record.filter",
                 json!({"provider": "outlook"}),
             ),
@@ -445,7 +465,11 @@ async fn invalid_integrations_are_rejected_with_readable_messages() {
         (
             "record collection with a path",
             with(
-                with(base(), "delivery.nocobase", nocobase(json!("http://nocobase:13000"))),
+                with(
+                    base(),
+                    "delivery.nocobase",
+                    nocobase(json!("http://nocobase:13000")),
+                ),
                 "delivery.nocobase.record.collection",
                 json!("users/1/roles"),
             ),
@@ -454,7 +478,11 @@ async fn invalid_integrations_are_rejected_with_readable_messages() {
         (
             "variable name NocoBase cannot refer to",
             with(
-                with(base(), "delivery.nocobase", nocobase(json!("http://nocobase:13000"))),
+                with(
+                    base(),
+                    "delivery.nocobase",
+                    nocobase(json!("http://nocobase:13000")),
+                ),
                 "delivery.nocobase.variables",
                 json!({"clientSecret": "client-secret"}),
             ),
@@ -475,9 +503,14 @@ async fn invalid_integrations_are_rejected_with_readable_messages() {
             "rotation.nocobasePush was removed",
         ),
         (
-            "display name longer than Entra allows for personal accounts",
+            "display name longer than Entra allows",
             with(base(), "application.displayName", json!("x".repeat(121))),
             "may not be more than 120",
+        ),
+        (
+            "display name longer than Entra allows for personal accounts (the default audience)",
+            with(base(), "application.displayName", json!("x".repeat(91))),
+            "displayName may have at most 90 characters when personal Microsoft accounts",
         ),
     ];
     for (case, spec, needle) in cases {

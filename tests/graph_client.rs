@@ -747,10 +747,7 @@ async fn personal_account_audience_is_created_with_v2_tokens() {
     );
     assert!(want.is_satisfied_by(&app));
     let stored = f.handle.application_by_app_id(TENANT, &app.app_id).unwrap();
-    assert_eq!(
-        stored.extra.get("api"),
-        Some(&serde_json::json!({"requestedAccessTokenVersion": 2}))
-    );
+    assert_eq!(stored.api.requested_access_token_version, Some(2));
 
     // An update that sets only the redirect URIs sends nothing else (no audience, no api, no name).
     let only_web = ApplicationUpsert {

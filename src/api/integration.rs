@@ -26,9 +26,10 @@ pub const DEFAULT_SECRET_SUFFIX: &str = "-entra";
 pub const DEFAULT_LIFETIME_HOURS: u64 = 4320;
 /// Longest credential lifetime accepted: 2 years (Entra's own default maximum).
 pub const MAX_LIFETIME_HOURS: u64 = 17520;
-/// Longest displayName Entra accepts for apps that allow personal Microsoft accounts (entra-docs
-/// supported-accounts-validation; docs/entra.md). Applied to every app so that changing the audience later works.
-pub const MAX_DISPLAY_NAME_CHARS: usize = 120;
+/// Longest displayName Entra accepts: 120 characters, 90 for apps that allow personal Microsoft accounts (entra-docs
+/// supported-accounts-validation; docs/entra.md). The default name is cut to the shorter one, so a later change of
+/// audience still works.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 90;
 /// Default overlap during which the previous credential stays valid.
 pub const DEFAULT_OVERLAP_HOURS: u64 = 1;
 
@@ -101,10 +102,12 @@ pub struct TenantRef {
         .message("set redirectUris and/or nocobaseOrigin: the app needs at least one redirect URI for NocoBase's OAuth callback"),
     validation = kube::core::Rule::new("!has(oldSelf.existingAppId) || (has(self.existingAppId) && self.existingAppId == oldSelf.existingAppId)")
         .message("existingAppId is immutable once set"),
+    validation = kube::core::Rule::new("!has(self.displayName) || size(self.displayName) <= 90 || (has(self.signInAudience) ? self.signInAudience in ['AzureADMyOrg', 'AzureADMultipleOrgs'] : has(self.existingAppId))")
+        .message("displayName may have at most 90 characters when personal Microsoft accounts may sign in (signInAudience AzureADandPersonalMicrosoftAccount, the default, or PersonalMicrosoftAccount)"),
 )]
 pub struct ApplicationSpec {
-    /// Display name of the app registration in Entra, at most 120 characters (Entra's limit for apps that allow
-    /// personal Microsoft accounts). Default: "NocoBase mail (<namespace>/<name>)", cut to 120 characters.
+    /// Display name of the app registration in Entra, at most 120 characters, and at most 90 when personal
+    /// Microsoft accounts may sign in (Entra's limits). Default: "NocoBase mail (<namespace>/<name>)", cut to 90.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 120))]
     pub display_name: Option<String>,
