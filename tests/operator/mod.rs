@@ -129,6 +129,11 @@ impl Fx {
         self.config.metrics.clone()
     }
 
+    /// Changes the operator's configuration for the next `start_operator`.
+    pub fn configure(&mut self, f: impl FnOnce(&mut Config)) {
+        f(&mut self.config);
+    }
+
     pub fn start_operator(&mut self) {
         let fut = controller::run(self.client.clone(), self.config.clone());
         self.operator = Some(tokio::spawn(fut));
@@ -333,4 +338,38 @@ pub fn basic_spec() -> Value {
         "secret": {"lifetime": "24h"},
         "delivery": {"acknowledgement": "NotRequired"},
     })
+}
+
+/// keyId of the credential the integration's status says the Secret holds.
+pub fn key_of(o: &NocoBaseMailIntegration) -> Option<String> {
+    o.status
+        .as_ref()?
+        .current_credential
+        .as_ref()
+        .map(|c| c.key_id.clone())
+}
+
+/// The integration's application (client) ID.
+pub fn app_id_of(o: &NocoBaseMailIntegration) -> String {
+    o.status
+        .as_ref()
+        .and_then(|s| s.app_id.clone())
+        .expect("status.appId")
+}
+
+/// Polls a synchronous predicate (e.g. on the emulator's state) until it holds, or panics after `timeout`.
+pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Whether the condition `type_` has this status and reason.
+pub fn has_condition(o: &NocoBaseMailIntegration, type_: &str, status: &str, reason: &str) -> bool {
+    condition(o, type_).is_some_and(|c| c.0 == status && c.1 == reason)
 }
