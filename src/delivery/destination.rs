@@ -132,7 +132,10 @@ impl AllowedDestinations {
 
     /// An HTTP client for NocoBase: the guarded resolver, no redirects (they would carry the API key and the secret
     /// elsewhere), bounded connect and request times, `extra_ca_pem` trusted besides the system roots.
-    pub fn http_client(&self, extra_ca_pem: Option<&str>) -> Result<reqwest::Client, DeliveryError> {
+    pub fn http_client(
+        &self,
+        extra_ca_pem: Option<&str>,
+    ) -> Result<reqwest::Client, DeliveryError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("entramail-operator/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
@@ -173,7 +176,10 @@ impl Entry {
             let suffix = normalize_name(suffix);
             return valid_name(&suffix).then(|| Self::Suffix(format!(".{suffix}")));
         }
-        let unbracketed = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(s);
+        let unbracketed = s
+            .strip_prefix('[')
+            .and_then(|x| x.strip_suffix(']'))
+            .unwrap_or(s);
         if let Some((addr, len)) = unbracketed.split_once('/') {
             let ip: IpAddr = addr.parse().ok()?;
             let len: u8 = len.parse().ok()?;
@@ -200,8 +206,12 @@ impl Entry {
     fn matches_ip(&self, ip: IpAddr) -> bool {
         match (self, canonical(ip)) {
             (Self::Any, _) => true,
-            (Self::Net(IpAddr::V4(net), len), IpAddr::V4(ip)) => prefix_eq(&net.octets(), &ip.octets(), *len),
-            (Self::Net(IpAddr::V6(net), len), IpAddr::V6(ip)) => prefix_eq(&net.octets(), &ip.octets(), *len),
+            (Self::Net(IpAddr::V4(net), len), IpAddr::V4(ip)) => {
+                prefix_eq(&net.octets(), &ip.octets(), *len)
+            }
+            (Self::Net(IpAddr::V6(net), len), IpAddr::V6(ip)) => {
+                prefix_eq(&net.octets(), &ip.octets(), *len)
+            }
             _ => false,
         }
     }
@@ -210,7 +220,10 @@ impl Entry {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.split('.').all(|label| {
-            !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -257,7 +270,8 @@ pub struct RefusedResolution {
     pub host: String,
 }
 
-type LookupFuture = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>>;
+type LookupFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>>;
 
 /// Looks a host name up (the system resolver in production; a fixed table in tests).
 pub type Lookup = Arc<dyn Fn(String) -> LookupFuture + Send + Sync>;
@@ -284,7 +298,9 @@ impl GuardedResolver {
         Self::with_lookup(
             allow_link_local,
             Arc::new(|host: String| {
-                Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.collect()) })
+                Box::pin(
+                    async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.collect()) },
+                )
             }),
         )
     }
@@ -298,7 +314,10 @@ impl GuardedResolver {
     }
 
     /// The addresses of `host` that may be connected to.
-    pub async fn lookup(&self, host: &str) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn lookup(
+        &self,
+        host: &str,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
         let all = (self.lookup)(host.to_owned()).await?;
         if self.allow_link_local {
             return Ok(all);
@@ -329,7 +348,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
 }
 
 /// The [`RefusedResolution`] somewhere in an error's source chain (reqwest wraps resolver errors).
-pub(crate) fn refused_resolution<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a RefusedResolution> {
+pub(crate) fn refused_resolution<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a RefusedResolution> {
     let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
         if let Some(r) = e.downcast_ref::<RefusedResolution>() {
@@ -405,7 +426,10 @@ mod tests {
         assert!(!allowed(&d, "http://192.168.16.0/"));
         let d = AllowedDestinations::only(["0.0.0.0/0"]);
         assert!(allowed(&d, "http://8.8.8.8/"));
-        assert!(!allowed(&d, "http://169.254.1.1/"), "link-local stays refused");
+        assert!(
+            !allowed(&d, "http://169.254.1.1/"),
+            "link-local stays refused"
+        );
     }
 
     #[test]
@@ -453,10 +477,24 @@ mod tests {
 
     #[test]
     fn link_local_detection() {
-        for ip in ["169.254.169.254", "169.254.0.1", "fe80::1", "febf::1", "fd00:ec2::254", "100.100.100.200"] {
+        for ip in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "fe80::1",
+            "febf::1",
+            "fd00:ec2::254",
+            "100.100.100.200",
+        ] {
             assert!(is_link_local_or_metadata(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["10.0.0.1", "127.0.0.1", "fec0::1", "fd00:ec2::255", "100.100.100.201", "::1"] {
+        for ip in [
+            "10.0.0.1",
+            "127.0.0.1",
+            "fec0::1",
+            "fd00:ec2::255",
+            "100.100.100.201",
+            "::1",
+        ] {
             assert!(!is_link_local_or_metadata(ip.parse().unwrap()), "{ip}");
         }
     }
@@ -499,7 +537,11 @@ mod tests {
             .dns_resolver(GuardedResolver::with_lookup(false, table(TABLE)))
             .build()
             .unwrap();
-        let err = client.get("http://metadata.test/latest/meta-data/").send().await.unwrap_err();
+        let err = client
+            .get("http://metadata.test/latest/meta-data/")
+            .send()
+            .await
+            .unwrap_err();
         let refused = refused_resolution(&err).expect("RefusedResolution in the error chain");
         assert_eq!(refused.host, "metadata.test");
     }

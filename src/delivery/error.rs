@@ -26,7 +26,9 @@ pub enum DeliveryError {
     #[error("no record of NocoBase collection {collection} matches the configured record key")]
     RecordNotFound { collection: String },
     /// The record filter matched more than one record; one delivery writes exactly one.
-    #[error("the record filter matches {matches} records of NocoBase collection {collection}, expected exactly one")]
+    #[error(
+        "the record filter matches {matches} records of NocoBase collection {collection}, expected exactly one"
+    )]
     AmbiguousRecord { collection: String, matches: u64 },
     /// A mapped field is not in the record NocoBase returns (NocoBase ignores unknown fields on update).
     #[error("NocoBase collection {collection} has no field {field} (not in the record read back)")]

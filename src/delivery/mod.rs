@@ -9,10 +9,11 @@ mod error;
 mod nocobase;
 
 pub use destination::{
-    AllowedDestinations, GuardedResolver, IN_CLUSTER_HOSTS, Lookup, RefusedResolution, is_link_local_or_metadata,
+    AllowedDestinations, GuardedResolver, IN_CLUSTER_HOSTS, Lookup, RefusedResolution,
+    is_link_local_or_metadata,
 };
 pub use error::DeliveryError;
 pub use nocobase::{
-    FieldMap, NocoBaseClient, REFRESH_TIMEOUT, REQUEST_TIMEOUT, RecordKey, Values, VariableInfo, VariableNames,
-    VariableType,
+    FieldMap, NocoBaseClient, REFRESH_TIMEOUT, REQUEST_TIMEOUT, RecordKey, Values, VariableInfo,
+    VariableNames, VariableType,
 };

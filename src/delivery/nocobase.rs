@@ -141,7 +141,11 @@ impl NocoBaseClient {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        Self { base, api_key, http }
+        Self {
+            base,
+            api_key,
+            http,
+        }
     }
 
     /// The client the operator uses: refuses `base_url` unless `allowed` permits it, and calls it through an HTTP
@@ -153,7 +157,11 @@ impl NocoBaseClient {
         extra_ca_pem: Option<&str>,
     ) -> Result<Self, DeliveryError> {
         allowed.check(&base_url)?;
-        Ok(Self::new(base_url, api_key, allowed.http_client(extra_ca_pem)?))
+        Ok(Self::new(
+            base_url,
+            api_key,
+            allowed.http_client(extra_ca_pem)?,
+        ))
     }
 
     /// NocoBase's root URL as used.
@@ -167,15 +175,25 @@ impl NocoBaseClient {
     /// Creates or updates the secret variable `name` (`environmentVariables:updateOrCreate?filterKeys[]=name`, one
     /// object: an array body silently skips new names). Returns NocoBase's "restart needed" flag (`meta.updated`,
     /// set once an existing variable changes; [`Self::refresh_app`] clears it).
-    pub async fn upsert_secret_variable(&self, name: &str, value: &SecretText) -> Result<bool, DeliveryError> {
-        self.upsert_variable(name, VariableType::Secret, value.expose()).await?;
+    pub async fn upsert_secret_variable(
+        &self,
+        name: &str,
+        value: &SecretText,
+    ) -> Result<bool, DeliveryError> {
+        self.upsert_variable(name, VariableType::Secret, value.expose())
+            .await?;
         Ok(self.list_variables(&[name]).await?.1)
     }
 
     /// Creates or updates the plain (`default`) variable `name`; returns the "restart needed" flag like
     /// [`Self::upsert_secret_variable`].
-    pub async fn upsert_plain_variable(&self, name: &str, value: &str) -> Result<bool, DeliveryError> {
-        self.upsert_variable(name, VariableType::Default, value).await?;
+    pub async fn upsert_plain_variable(
+        &self,
+        name: &str,
+        value: &str,
+    ) -> Result<bool, DeliveryError> {
+        self.upsert_variable(name, VariableType::Default, value)
+            .await?;
         Ok(self.list_variables(&[name]).await?.1)
     }
 
@@ -188,9 +206,15 @@ impl NocoBaseClient {
     /// `app:refresh`: NocoBase reloads itself in-process (plugins re-read variables). It answers at once and is
     /// unavailable (503) for a moment afterwards; [`Self::deliver_variables`] waits for it.
     pub async fn refresh_app(&self) -> Result<(), DeliveryError> {
-        self.call(Method::Post, "app", "refresh", &[], Some(&Value::Object(Map::new())))
-            .await
-            .map(drop)
+        self.call(
+            Method::Post,
+            "app",
+            "refresh",
+            &[],
+            Some(&Value::Object(Map::new())),
+        )
+        .await
+        .map(drop)
     }
 
     /// `<collection>:update` of the record `key` with `values` (body = the values; the key in the query string).
@@ -206,20 +230,38 @@ impl NocoBaseClient {
             .map(|(field, value)| ((*field).to_owned(), Value::String((*value).to_owned())))
             .collect();
         let data = self
-            .call(Method::Post, collection, "update", &key_query(key), Some(&Value::Object(body)))
+            .call(
+                Method::Post,
+                collection,
+                "update",
+                &key_query(key),
+                Some(&Value::Object(body)),
+            )
             .await?;
         match data.get("data") {
-            Some(Value::Array(updated)) if updated.is_empty() => Err(DeliveryError::RecordNotFound {
-                collection: collection.to_owned(),
-            }),
+            Some(Value::Array(updated)) if updated.is_empty() => {
+                Err(DeliveryError::RecordNotFound {
+                    collection: collection.to_owned(),
+                })
+            }
             Some(Value::Array(_)) => Ok(()),
-            _ => Err(invalid(collection, "update", "data is not an array of records")),
+            _ => Err(invalid(
+                collection,
+                "update",
+                "data is not an array of records",
+            )),
         }
     }
 
     /// `<collection>:get` of the record `key` (with a filter: the first match).
-    pub async fn get_record(&self, collection: &str, key: &RecordKey) -> Result<Map<String, Value>, DeliveryError> {
-        let data = self.call(Method::Get, collection, "get", &key_query(key), None).await?;
+    pub async fn get_record(
+        &self,
+        collection: &str,
+        key: &RecordKey,
+    ) -> Result<Map<String, Value>, DeliveryError> {
+        let data = self
+            .call(Method::Get, collection, "get", &key_query(key), None)
+            .await?;
         match data.get("data") {
             Some(Value::Object(record)) => Ok(record.clone()),
             Some(Value::Null) => Err(DeliveryError::RecordNotFound {
@@ -230,9 +272,15 @@ impl NocoBaseClient {
     }
 
     /// How many records of `collection` match `filter` (`<collection>:list`, `meta.count`).
-    pub async fn count_records(&self, collection: &str, filter: &Value) -> Result<u64, DeliveryError> {
+    pub async fn count_records(
+        &self,
+        collection: &str,
+        filter: &Value,
+    ) -> Result<u64, DeliveryError> {
         let query = [("filter", filter.to_string()), ("pageSize", "1".to_owned())];
-        let data = self.call(Method::Get, collection, "list", &query, None).await?;
+        let data = self
+            .call(Method::Get, collection, "list", &query, None)
+            .await?;
         data.pointer("/meta/count")
             .and_then(Value::as_u64)
             .ok_or_else(|| invalid(collection, "list", "no meta.count"))
@@ -242,18 +290,30 @@ impl NocoBaseClient {
     /// client secret as a secret variable, reads them back (plain values compared, the secret's presence and type
     /// checked), and when NocoBase then flags a restart as needed, refreshes the app and waits until it serves the
     /// variables again with the flag cleared. Ok only when all of that is confirmed.
-    pub async fn deliver_variables(&self, names: &VariableNames, values: &Values) -> Result<(), DeliveryError> {
+    pub async fn deliver_variables(
+        &self,
+        names: &VariableNames,
+        values: &Values,
+    ) -> Result<(), DeliveryError> {
         self.upsert_variable(&names.client_id, VariableType::Default, &values.client_id)
             .await?;
         if let Some(tenant) = &names.tenant_id {
             self.upsert_variable(tenant, VariableType::Default, &values.tenant_id)
                 .await?;
         }
-        self.upsert_variable(&names.client_secret, VariableType::Secret, values.client_secret.expose())
-            .await?;
+        self.upsert_variable(
+            &names.client_secret,
+            VariableType::Secret,
+            values.client_secret.expose(),
+        )
+        .await?;
 
         let mut expected: Vec<(&str, VariableType, Option<&str>)> = vec![
-            (&names.client_id, VariableType::Default, Some(&values.client_id)),
+            (
+                &names.client_id,
+                VariableType::Default,
+                Some(&values.client_id),
+            ),
             (&names.client_secret, VariableType::Secret, None),
         ];
         if let Some(tenant) = &names.tenant_id {
@@ -301,7 +361,8 @@ impl NocoBaseClient {
         fields: &FieldMap,
         values: &Values,
     ) -> Result<(), DeliveryError> {
-        let mut writes: Vec<(&str, &str)> = vec![(&fields.client_secret, values.client_secret.expose())];
+        let mut writes: Vec<(&str, &str)> =
+            vec![(&fields.client_secret, values.client_secret.expose())];
         if let Some(f) = &fields.client_id {
             writes.push((f, &values.client_id));
         }
@@ -359,25 +420,46 @@ impl NocoBaseClient {
     // ---------------------------------------------------------------------------------------------------------
     // Plumbing
 
-    async fn upsert_variable(&self, name: &str, type_: VariableType, value: &str) -> Result<(), DeliveryError> {
+    async fn upsert_variable(
+        &self,
+        name: &str,
+        type_: VariableType,
+        value: &str,
+    ) -> Result<(), DeliveryError> {
         // One object, never an array: NocoBase answers 200 to an array and silently skips names it does not have.
         let body = serde_json::json!({ "name": name, "type": type_.as_str(), "value": value });
         let query = [("filterKeys[]", "name".to_owned())];
         let data = self
-            .call(Method::Post, "environmentVariables", "updateOrCreate", &query, Some(&body))
+            .call(
+                Method::Post,
+                "environmentVariables",
+                "updateOrCreate",
+                &query,
+                Some(&body),
+            )
             .await?;
         // Created: data is the record; updated: data is the list of updated records.
         match data.get("data") {
             Some(Value::Object(_)) => Ok(()),
             Some(Value::Array(updated)) if !updated.is_empty() => Ok(()),
-            _ => Err(invalid("environmentVariables", "updateOrCreate", "no record in data")),
+            _ => Err(invalid(
+                "environmentVariables",
+                "updateOrCreate",
+                "no record in data",
+            )),
         }
     }
 
     /// The variables named `names` and NocoBase's "restart needed" flag.
-    async fn list_variables(&self, names: &[&str]) -> Result<(Vec<VariableInfo>, bool), DeliveryError> {
+    async fn list_variables(
+        &self,
+        names: &[&str],
+    ) -> Result<(Vec<VariableInfo>, bool), DeliveryError> {
         let filter = serde_json::json!({ "name": { "$in": names } });
-        let query = [("filter", filter.to_string()), ("paginate", "false".to_owned())];
+        let query = [
+            ("filter", filter.to_string()),
+            ("paginate", "false".to_owned()),
+        ];
         let data = self
             .call(Method::Get, "environmentVariables", "list", &query, None)
             .await?;
@@ -389,7 +471,9 @@ impl NocoBaseClient {
     fn endpoint(&self, resource: &str, action: &str) -> Url {
         let mut url = self.base.clone();
         {
-            let mut segments = url.path_segments_mut().expect("http(s) URLs have path segments");
+            let mut segments = url
+                .path_segments_mut()
+                .expect("http(s) URLs have path segments");
             segments.pop_if_empty().push("api");
             // `users/1/roles`-style association resources are several segments; each is percent-encoded.
             let mut parts: Vec<&str> = resource.split('/').collect();
@@ -419,20 +503,24 @@ impl NocoBaseClient {
             }
         }
         let shown = format!("{resource}:{action}");
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.api_key.expose())).map_err(|_| {
-            DeliveryError::Unauthorized {
-                endpoint: shown.clone(),
-                code: "API_KEY_NOT_A_HEADER_VALUE".into(),
-            }
-        })?;
-        auth.set_sensitive(true);
-        let req = match method {
+        let mut req = match method {
             Method::Get => self.http.get(url),
             Method::Post => self.http.post(url),
         }
         .timeout(REQUEST_TIMEOUT)
-        .header(AUTHORIZATION, auth)
         .header(ACCEPT, "application/json");
+        // An empty key is sent as no key at all, so that NocoBase says EMPTY_TOKEN.
+        let key = self.api_key.expose().trim();
+        if !key.is_empty() {
+            let mut auth = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                DeliveryError::Unauthorized {
+                    endpoint: shown.clone(),
+                    code: "API_KEY_NOT_A_HEADER_VALUE".into(),
+                }
+            })?;
+            auth.set_sensitive(true);
+            req = req.header(AUTHORIZATION, auth);
+        }
         let req = match body {
             Some(b) => req
                 .header(CONTENT_TYPE, "application/json")
@@ -440,7 +528,10 @@ impl NocoBaseClient {
             None => req,
         };
 
-        let mut resp = req.send().await.map_err(|e| self.transport_error(&shown, &e))?;
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&shown, &e))?;
         let status = resp.status().as_u16();
         let mut bytes = Vec::new();
         loop {
@@ -459,10 +550,12 @@ impl NocoBaseClient {
             }
         }
         match status {
-            200..=299 => serde_json::from_slice(&bytes).map_err(|_| DeliveryError::InvalidResponse {
-                endpoint: shown,
-                what: format!("HTTP {status} without a JSON body"),
-            }),
+            200..=299 => {
+                serde_json::from_slice(&bytes).map_err(|_| DeliveryError::InvalidResponse {
+                    endpoint: shown,
+                    what: format!("HTTP {status} without a JSON body"),
+                })
+            }
             401 => Err(DeliveryError::Unauthorized {
                 endpoint: shown,
                 code: error_code(&bytes).unwrap_or_else(|| "no error code".into()),
@@ -475,7 +568,10 @@ impl NocoBaseClient {
                 resource: resource.to_owned(),
                 action: action.to_owned(),
             }),
-            _ => Err(DeliveryError::Status { endpoint: shown, status }),
+            _ => Err(DeliveryError::Status {
+                endpoint: shown,
+                status,
+            }),
         }
     }
 
@@ -543,7 +639,11 @@ fn confirm_variables(
         if found.type_ != *type_ {
             return Err(DeliveryError::Mismatch {
                 target: format!("variable {name}"),
-                field: format!("type {} instead of {}", found.type_.as_str(), type_.as_str()),
+                field: format!(
+                    "type {} instead of {}",
+                    found.type_.as_str(),
+                    type_.as_str()
+                ),
             });
         }
         if let Some(v) = value
@@ -563,27 +663,45 @@ mod tests {
     use super::*;
 
     fn client(base: &str) -> NocoBaseClient {
-        NocoBaseClient::new(Url::parse(base).unwrap(), SecretText::new("k"), reqwest::Client::new())
+        NocoBaseClient::new(
+            Url::parse(base).unwrap(),
+            SecretText::new("k"),
+            reqwest::Client::new(),
+        )
     }
 
     #[test]
     fn endpoints_keep_the_base_path_and_encode_segments() {
         let c = client("http://nocobase.apps.svc:13000");
         assert_eq!(
-            c.endpoint("environmentVariables", "updateOrCreate").as_str(),
+            c.endpoint("environmentVariables", "updateOrCreate")
+                .as_str(),
             "http://nocobase.apps.svc:13000/api/environmentVariables:updateOrCreate"
         );
         let c = client("https://example.com/nocobase?x=1#y");
-        assert_eq!(c.endpoint("mailSettings", "get").as_str(), "https://example.com/nocobase/api/mailSettings:get");
-        assert_eq!(c.endpoint("users/1/roles", "add").as_str(), "https://example.com/nocobase/api/users/1/roles:add");
-        assert_eq!(c.endpoint("a?b#c", "get").as_str(), "https://example.com/nocobase/api/a%3Fb%23c:get");
+        assert_eq!(
+            c.endpoint("mailSettings", "get").as_str(),
+            "https://example.com/nocobase/api/mailSettings:get"
+        );
+        assert_eq!(
+            c.endpoint("users/1/roles", "add").as_str(),
+            "https://example.com/nocobase/api/users/1/roles:add"
+        );
+        assert_eq!(
+            c.endpoint("a?b#c", "get").as_str(),
+            "https://example.com/nocobase/api/a%3Fb%23c:get"
+        );
     }
 
     #[test]
     fn only_short_codes_are_taken_from_error_bodies() {
-        let body = br#"{"errors":[{"message":"Your session has expired.","code":"INVALID_TOKEN"}]}"#;
+        let body =
+            br#"{"errors":[{"message":"Your session has expired.","code":"INVALID_TOKEN"}]}"#;
         assert_eq!(error_code(body).as_deref(), Some("INVALID_TOKEN"));
-        assert_eq!(error_code(br#"{"errors":[{"message":"x","code":"secret value echoed"}]}"#), None);
+        assert_eq!(
+            error_code(br#"{"errors":[{"message":"x","code":"secret value echoed"}]}"#),
+            None
+        );
         assert_eq!(error_code(b"Not Found"), None);
     }
 
@@ -613,12 +731,23 @@ mod tests {
                 value: None,
             },
         ];
-        let ok = [("ID", VariableType::Default, Some("id-1")), ("SECRET", VariableType::Secret, None)];
+        let ok = [
+            ("ID", VariableType::Default, Some("id-1")),
+            ("SECRET", VariableType::Secret, None),
+        ];
         assert!(confirm_variables(&vars, &ok).is_ok());
         let wrong_value = [("ID", VariableType::Default, Some("id-2"))];
-        assert_eq!(confirm_variables(&vars, &wrong_value).unwrap_err().reason(), "DeliveryMismatch");
+        assert_eq!(
+            confirm_variables(&vars, &wrong_value).unwrap_err().reason(),
+            "DeliveryMismatch"
+        );
         let wrong_type = [("SECRET", VariableType::Default, None)];
-        assert!(confirm_variables(&vars, &wrong_type).unwrap_err().to_string().contains("type secret"));
+        assert!(
+            confirm_variables(&vars, &wrong_type)
+                .unwrap_err()
+                .to_string()
+                .contains("type secret")
+        );
         let missing = [("OTHER", VariableType::Secret, None)];
         assert!(confirm_variables(&vars, &missing).is_err());
     }
