@@ -246,6 +246,60 @@ async fn record_delivered_and_read_back() {
 }
 
 #[tokio::test]
+async fn record_delivered_with_the_least_privilege_key() {
+    let _turn = SHARED.lock().await;
+    let nb = NocoBase::shared();
+    let c = client(&nb, nb.mailsettings_key());
+    let id = nb.record_id();
+    let v = values();
+    c.deliver_record(
+        "mailSettings",
+        &RecordKey::FilterByTk(id.clone()),
+        &mail_fields(),
+        &v,
+    )
+    .await
+    .expect("delivery with view + update on mailSettings (mapped fields) only");
+    let rec = nb.record("mailSettings", &id).await.expect("record");
+    assert_eq!(rec["clientSecret"], json!(v.client_secret.expose()));
+    assert_eq!(rec["tenantId"], json!(v.tenant_id));
+
+    // A field the role may not view is left out of what NocoBase returns: FieldMissing, nothing written.
+    let not_viewable = FieldMap {
+        client_id: Some("provider".into()),
+        ..mail_fields()
+    };
+    let err = c
+        .deliver_record(
+            "mailSettings",
+            &RecordKey::FilterByTk(id.clone()),
+            &not_viewable,
+            &values(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::FieldMissing { field, .. } if field == "provider"),
+        "{err:?}"
+    );
+    assert!(err.fix().contains("view"), "{}", err.fix());
+    assert_eq!(
+        nb.record("mailSettings", &id).await.unwrap()["clientSecret"],
+        json!(v.client_secret.expose())
+    );
+
+    // ... and that key can do nothing else.
+    let err = c
+        .deliver_variables(&var_names(), &values())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DeliveryError::Forbidden { resource, .. } if resource == "environmentVariables"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
 async fn wrong_api_keys_are_unauthorized() {
     let _turn = SHARED.lock().await;
     let nb = NocoBase::shared();

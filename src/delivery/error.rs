@@ -30,8 +30,9 @@ pub enum DeliveryError {
         "the record filter matches {matches} records of NocoBase collection {collection}, expected exactly one"
     )]
     AmbiguousRecord { collection: String, matches: u64 },
-    /// A mapped field is not in the record NocoBase returns (NocoBase ignores unknown fields on update).
-    #[error("NocoBase collection {collection} has no field {field} (not in the record read back)")]
+    /// A mapped field is not in the record NocoBase returns: no such field (NocoBase ignores unknown fields on
+    /// update), or the key's role may not view it (NocoBase leaves such fields out).
+    #[error("NocoBase collection {collection} shows no field {field} in the record read back")]
     FieldMissing { collection: String, field: String },
     /// The read-back disagrees with what was written. `target` is a collection or a variable name.
     #[error("NocoBase read-back of {target} does not match what was written ({field})")]
@@ -90,7 +91,7 @@ impl DeliveryError {
                 ),
                 collection => format!(
                     "give the API key's role the view and update actions on collection {collection} (Roles → Data \
-                     source permissions), or use a key of a role that has them"
+                     source permissions; both with the mapped fields), or use a key of a role that has them"
                 ),
             },
             Self::NotFound { resource, .. } => format!(
@@ -106,7 +107,8 @@ impl DeliveryError {
             ),
             Self::FieldMissing { collection, field } => format!(
                 "fix the field mapping: {collection} has no field {field} (the browser network tab on Settings → \
-                 Email settings shows the real field names)"
+                 Email settings shows the real field names), or let the API key's role view that field (field \
+                 permissions of the view action)"
             ),
             Self::Mismatch { target, field } => format!(
                 "NocoBase stores {target} ({field}) differently from what was written (a hook or field type that \

@@ -10,6 +10,8 @@
 # pid (process group), and from the first start's provisioning (provision.py):
 #   api-key            API key of root
 #   api-key-variables  API key of a role with only the `pm.environment-variables` snippet (least privilege)
+#   api-key-mailsettings  API key of a role with only view + update on mailSettings (fields clientId, clientSecret,
+#                      tenantId: least privilege for the record delivery)
 #   api-key-none       API key of a role with no permissions at all (for 403 tests)
 #   record-id          id of the one record in collection mailSettings (clientId, clientSecret, tenantId, provider:
 #                      string fields, the shape of the email manager's collection)

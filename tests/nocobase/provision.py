@@ -7,6 +7,8 @@ Signs in as root and creates, writing each API key to a file in DIR (mode 600):
   api-key            root's API key
   api-key-variables  a role with only the `pm.environment-variables` snippet (what the operator's variables delivery
                      needs, nothing else)
+  api-key-mailsettings  a role with only view + update on collection mailSettings, fields clientId, clientSecret,
+                     tenantId (what the operator's record delivery needs, nothing else)
   api-key-none       a role with no snippets and no collection permissions (403 everywhere that checks ACL)
   record-id          collection `mailSettings` (string fields clientId, clientSecret, tenantId, provider), one record
 """
@@ -71,49 +73,69 @@ def main():
     base, directory = sys.argv[1].rstrip("/"), sys.argv[2]
     token = must(base, "auth:signIn", ROOT_ACCOUNT, headers={"X-Authenticator": "basic"})["data"]["token"]
 
+    # The collection of the email manager's shape, and its one record.
+    fields = [{"name": f, "type": "string", "interface": "input"} for f in MAIL_FIELDS]
+    must(base, "collections:create", {"name": "mailSettings", "title": "Mail settings (test)", "fields": fields}, token)
+    values = {"provider": "outlook", "clientId": "", "clientSecret": "", "tenantId": ""}
+    record_id = must(base, "mailSettings:create", values, token)["data"]["id"]
+    with open(os.path.join(directory, "record-id"), "w") as f:
+        f.write(str(record_id))
+
     roles = {
         "entramail_variables": ["pm.environment-variables"],
+        "entramail_mailsettings": [],
         "entramail_none": [],
     }
     for name, snippets in roles.items():
         must(base, "roles:create", {"name": name, "title": name, "snippets": snippets}, token)
         # apiKeys:create only hands out roles the signed-in user has.
         must(base, f"users/1/roles:add?filterByTk={name}", {}, token)
+    # view + update of mailSettings, limited to the fields a delivery writes. (`fields: []` on view would show the
+    # record without any of its fields.)
+    mapped = ["clientId", "clientSecret", "tenantId"]
+    resource = {
+        "dataSourceKey": "main",
+        "name": "mailSettings",
+        "usingActionsConfig": True,
+        "actions": [{"name": "view", "fields": mapped}, {"name": "update", "fields": mapped}],
+    }
+    must(base, "roles/entramail_mailsettings/dataSourceResources:create", resource, token)
     # Until the app reloads, a key of a new role gets 401 ROLE_NOT_FOUND_FOR_USER; app:refresh restarts the app in
     # process (503 for a second or two), then sign in again.
     must(base, "app:refresh", {}, token)
     wait_ready(base)
     token = must(base, "auth:signIn", ROOT_ACCOUNT, headers={"X-Authenticator": "basic"})["data"]["token"]
 
-    keys = {"api-key": "root", "api-key-variables": "entramail_variables", "api-key-none": "entramail_none"}
+    keys = {
+        "api-key": "root",
+        "api-key-variables": "entramail_variables",
+        "api-key-mailsettings": "entramail_mailsettings",
+        "api-key-none": "entramail_none",
+    }
     for file, role in keys.items():
         body = {"name": f"entramail-tests-{role}", "role": {"name": role}, "expiresIn": "never"}
         write_secret(directory, file, must(base, "apiKeys:create", body, token)["data"]["token"])
 
-    fields = [{"name": f, "type": "string", "interface": "input"} for f in MAIL_FIELDS]
-    must(base, "collections:create", {"name": "mailSettings", "title": "Mail settings (test)", "fields": fields}, token)
-    record = must(base, "mailSettings:create", {"provider": "outlook", "clientId": "", "clientSecret": "", "tenantId": ""}, token)
-    with open(os.path.join(directory, "record-id"), "w") as f:
-        f.write(str(record["data"]["id"]))
-
-    # The keys work as intended: least privilege can write variables, no-permission gets 403, root reads the record.
+    # The keys work as intended.
     def key(file):
         with open(os.path.join(directory, file)) as f:
             return f.read()
 
-    probe = {"name": "ENTRAMAIL_TESTBED_PROBE", "type": "default", "value": "probe"}
-    status, _ = call(base, "environmentVariables:updateOrCreate?filterKeys[]=name", probe, key("api-key-variables"))
-    if status != 200:
-        sys.exit(f"provision: variables key could not write a variable ({status})")
+    def expect(file, path, body, want):
+        status, _ = call(base, path, body, key(file))
+        if status != want:
+            sys.exit(f"provision: {file} on {path.split('?')[0]} answered {status}, expected {want}")
+
     # The probe variable stays: deleting (or updating) a variable sets NocoBase's "restart needed" flag, which tests
     # observe; creating one does not.
-    status, _ = call(base, "environmentVariables:updateOrCreate?filterKeys[]=name", probe, key("api-key-none"))
-    if status != 403:
-        sys.exit(f"provision: no-permission key wrote a variable ({status}, expected 403)")
-    status, _ = call(base, f"mailSettings:get?filterByTk={record['data']['id']}", {}, key("api-key"))
-    if status != 200:
-        sys.exit(f"provision: root key could not read mailSettings ({status})")
-
+    probe = {"name": "ENTRAMAIL_TESTBED_PROBE", "type": "default", "value": "probe"}
+    expect("api-key-variables", "environmentVariables:updateOrCreate?filterKeys[]=name", probe, 200)
+    expect("api-key-none", "environmentVariables:updateOrCreate?filterKeys[]=name", probe, 403)
+    expect("api-key-mailsettings", "environmentVariables:updateOrCreate?filterKeys[]=name", probe, 403)
+    expect("api-key", f"mailSettings:get?filterByTk={record_id}", {}, 200)
+    expect("api-key-mailsettings", f"mailSettings:get?filterByTk={record_id}", {}, 200)
+    expect("api-key-variables", f"mailSettings:get?filterByTk={record_id}", {}, 403)
+    expect("api-key-none", f"mailSettings:get?filterByTk={record_id}", {}, 403)
 
 if __name__ == "__main__":
     main()

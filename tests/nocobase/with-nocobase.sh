@@ -4,9 +4,10 @@
 #
 #   tests/nocobase/with-nocobase.sh cargo test --locked --test nocobase_delivery
 #
-# Exports: NOCOBASE_URL, NOCOBASE_DIR (the instance's directory: api-key, api-key-variables, api-key-none, record-id),
-# NOCOBASE_API_KEY (root's API key), NOCOBASE_SCRIPT (this directory's nocobase.sh, for tests that start their own
-# instances), NOCOBASE_HOME (the install cache). NOCOBASE_KEEP=1 keeps the directory (logs) after the run.
+# Exports: NOCOBASE_URL, NOCOBASE_DIR (the instance's directory: api-key, api-key-variables, api-key-mailsettings,
+# api-key-none, record-id; see nocobase.sh), NOCOBASE_API_KEY (root's API key), NOCOBASE_SCRIPT (this directory's
+# nocobase.sh, for tests that start their own instances), NOCOBASE_HOME (the install cache).
+# NOCOBASE_KEEP=1 keeps the directory (logs) after the run.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

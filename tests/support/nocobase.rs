@@ -97,6 +97,11 @@ impl NocoBase {
         SecretText::new(read_trimmed(&self.dir.join("api-key-variables")))
     }
 
+    /// API key of a role with only view + update on `mailSettings` (fields clientId, clientSecret, tenantId).
+    pub fn mailsettings_key(&self) -> SecretText {
+        SecretText::new(read_trimmed(&self.dir.join("api-key-mailsettings")))
+    }
+
     /// API key of a role without any permission.
     pub fn no_permission_key(&self) -> SecretText {
         SecretText::new(read_trimmed(&self.dir.join("api-key-none")))
