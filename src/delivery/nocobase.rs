@@ -468,12 +468,15 @@ impl NocoBaseClient {
         Ok((list.data, list.meta.updated))
     }
 
-    fn endpoint(&self, resource: &str, action: &str) -> Url {
+    fn endpoint(&self, resource: &str, action: &str) -> Result<Url, DeliveryError> {
         let mut url = self.base.clone();
         {
-            let mut segments = url
-                .path_segments_mut()
-                .expect("http(s) URLs have path segments");
+            let Ok(mut segments) = url.path_segments_mut() else {
+                return Err(DeliveryError::DestinationNotAllowed {
+                    host: self.base.host_str().unwrap_or("").to_owned(),
+                    why: "not an http(s) URL".into(),
+                });
+            };
             segments.pop_if_empty().push("api");
             // `users/1/roles`-style association resources are several segments; each is percent-encoded.
             let mut parts: Vec<&str> = resource.split('/').collect();
@@ -483,7 +486,7 @@ impl NocoBaseClient {
             }
             segments.push(&format!("{last}:{action}"));
         }
-        url
+        Ok(url)
     }
 
     /// One request; the parsed JSON answer of a 2xx, else the typed error.
@@ -495,7 +498,7 @@ impl NocoBaseClient {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, DeliveryError> {
-        let mut url = self.endpoint(resource, action);
+        let mut url = self.endpoint(resource, action)?;
         if !query.is_empty() {
             let mut pairs = url.query_pairs_mut();
             for (k, v) in query {
@@ -675,22 +678,32 @@ mod tests {
         let c = client("http://nocobase.apps.svc:13000");
         assert_eq!(
             c.endpoint("environmentVariables", "updateOrCreate")
+                .unwrap()
                 .as_str(),
             "http://nocobase.apps.svc:13000/api/environmentVariables:updateOrCreate"
         );
         let c = client("https://example.com/nocobase?x=1#y");
         assert_eq!(
-            c.endpoint("mailSettings", "get").as_str(),
+            c.endpoint("mailSettings", "get").unwrap().as_str(),
             "https://example.com/nocobase/api/mailSettings:get"
         );
         assert_eq!(
-            c.endpoint("users/1/roles", "add").as_str(),
+            c.endpoint("users/1/roles", "add").unwrap().as_str(),
             "https://example.com/nocobase/api/users/1/roles:add"
         );
         assert_eq!(
-            c.endpoint("a?b#c", "get").as_str(),
+            c.endpoint("a?b#c", "get").unwrap().as_str(),
             "https://example.com/nocobase/api/a%3Fb%23c:get"
         );
+    }
+
+    #[tokio::test]
+    async fn a_base_that_is_not_http_fails_instead_of_panicking() {
+        let err = client("mailto:admin@example.com")
+            .variable("X")
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), "DestinationNotAllowed");
     }
 
     #[test]
