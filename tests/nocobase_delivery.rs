@@ -518,6 +518,7 @@ async fn a_mapping_naming_a_missing_field_is_field_missing_and_writes_nothing() 
 
 #[tokio::test]
 async fn destinations_outside_the_allow_list_are_refused() {
+    let _turn = SHARED.lock().await;
     let nb = NocoBase::shared();
     let key = nb.root_key();
     let metadata = Url::parse("http://169.254.169.254/").unwrap();
