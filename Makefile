@@ -2,12 +2,14 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 TESTBED := tests/testbed/with-control-plane.sh
+NOCOBASE := tests/nocobase/with-nocobase.sh
 
-.PHONY: test lint crds crds-check testbed unit integration chart demo bench
+.PHONY: test lint crds crds-check testbed nocobase unit integration chart demo bench
 
-## Everything CI checks: formatting, lints, generated files, unit + integration tests on a real control plane, chart.
-test: lint crds-check testbed
-	$(TESTBED) $(MAKE) --no-print-directory integration chart
+## Everything CI checks: formatting, lints, generated files, unit + integration tests on a real control plane and a
+## real NocoBase, chart.
+test: lint crds-check testbed nocobase
+	$(TESTBED) $(NOCOBASE) $(MAKE) --no-print-directory integration chart
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -25,7 +27,12 @@ crds-check:
 testbed:
 	tests/testbed/build.sh
 
-## Unit + integration tests; needs a control plane (run through $(TESTBED), as `make test` does).
+## Install the pinned NocoBase the delivery tests run against (cached; minutes cold, instant warm).
+nocobase:
+	tests/nocobase/install.sh
+
+## Unit + integration tests; needs a control plane and NocoBase (run through $(TESTBED) $(NOCOBASE), as `make test`
+## does).
 integration:
 	$(CARGO) test --workspace --locked --no-fail-fast
 

@@ -5,6 +5,9 @@
 // Every test binary compiles this module but uses only part of it.
 #![allow(dead_code)]
 
+/// A real NocoBase (from `tests/nocobase/with-nocobase.sh`).
+pub mod nocobase;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -1,0 +1,548 @@
+//! Which NocoBase URLs the operator may call.
+//!
+//! A NocoBase URL comes from a custom resource, so whoever may write one could otherwise point the operator (and the
+//! API key and client secret it sends) anywhere its pod reaches, cloud metadata services included. The operator calls
+//! only hosts on an allow-list, and never link-local or cloud metadata addresses unless explicitly allowed, checked
+//! twice: on the URL ([`AllowedDestinations::check`]) and on every address a host name resolves to
+//! ([`GuardedResolver`], installed by [`AllowedDestinations::http_client`]), so a name that resolves to
+//! 169.254.169.254 is refused as well.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::{Host, Url};
+
+use super::error::DeliveryError;
+use super::nocobase::REQUEST_TIMEOUT;
+
+/// The operator's default: Kubernetes Service names only.
+pub const IN_CLUSTER_HOSTS: [&str; 2] = ["*.svc", "*.svc.cluster.local"];
+
+/// Host names of cloud metadata services (refused unless link-local is allowed).
+const METADATA_NAMES: [&str; 2] = ["metadata.google.internal", "metadata.goog"];
+
+/// Hosts the operator may send deliveries to.
+///
+/// Entries of `hosts`:
+/// - `nocobase.example.com`: exactly that host name (case-insensitive, a trailing dot ignored);
+/// - `*.svc`: any host name ending in `.svc` (not `svc` itself);
+/// - `10.0.0.7`, `fd00::7`: exactly that IP address in the URL;
+/// - `10.0.0.0/8`, `fd00::/8`: any IP address in that range in the URL;
+/// - `*`: any host.
+///
+/// Name entries match host names and IP entries match IP addresses written in the URL; a host name is not matched
+/// against IP entries through its DNS answer. Whatever the list says, link-local addresses (169.254.0.0/16,
+/// fe80::/10) and cloud metadata endpoints (169.254.169.254, fd00:ec2::254, 100.100.100.200, 168.63.129.16,
+/// metadata.google.internal) are refused, in the URL and in DNS answers, unless `allow_link_local`.
+/// An empty list allows nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedDestinations {
+    pub hosts: Vec<String>,
+    pub allow_link_local: bool,
+}
+
+impl Default for AllowedDestinations {
+    fn default() -> Self {
+        Self::in_cluster()
+    }
+}
+
+impl AllowedDestinations {
+    /// Kubernetes Service names only (`*.svc`, `*.svc.cluster.local`): the operator flag's default.
+    pub fn in_cluster() -> Self {
+        Self {
+            hosts: IN_CLUSTER_HOSTS.iter().map(|h| h.to_string()).collect(),
+            allow_link_local: false,
+        }
+    }
+
+    /// Exactly these entries, link-local refused.
+    pub fn only<I: IntoIterator<Item = S>, S: Into<String>>(hosts: I) -> Self {
+        Self {
+            hosts: hosts.into_iter().map(Into::into).collect(),
+            allow_link_local: false,
+        }
+    }
+
+    /// The first entry that is not of a supported form (for validating the operator's flag).
+    pub fn validate(&self) -> Result<(), String> {
+        match self.hosts.iter().find(|h| Entry::parse(h).is_none()) {
+            Some(bad) => Err(format!(
+                "invalid NocoBase destination {bad:?}: expected a host name, *.suffix, *, an IP address or a CIDR"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the operator may call `url`.
+    pub fn check(&self, url: &Url) -> Result<(), DeliveryError> {
+        let shown = url.host_str().unwrap_or("").to_owned();
+        let refuse = |why: &str| {
+            Err(DeliveryError::DestinationNotAllowed {
+                host: shown.clone(),
+                why: why.to_owned(),
+            })
+        };
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return refuse("only http and https URLs are allowed");
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return refuse("the URL must not carry credentials");
+        }
+        let entries: Vec<Entry> = self.hosts.iter().filter_map(|h| Entry::parse(h)).collect();
+        match url.host() {
+            None => refuse("the URL has no host"),
+            Some(Host::Domain(name)) => {
+                let name = normalize_name(name);
+                if !self.allow_link_local && METADATA_NAMES.contains(&name.as_str()) {
+                    return refuse("cloud metadata endpoints are not allowed");
+                }
+                if entries.iter().any(|e| e.matches_name(&name)) {
+                    Ok(())
+                } else {
+                    refuse("host is not in the allowed NocoBase destinations")
+                }
+            }
+            Some(Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip), &entries, refuse),
+            Some(Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip), &entries, refuse),
+        }
+    }
+
+    fn check_ip(
+        &self,
+        ip: IpAddr,
+        entries: &[Entry],
+        refuse: impl Fn(&str) -> Result<(), DeliveryError>,
+    ) -> Result<(), DeliveryError> {
+        if !self.allow_link_local && is_link_local_or_metadata(ip) {
+            return refuse("link-local and cloud metadata addresses are not allowed");
+        }
+        if entries.iter().any(|e| e.matches_ip(ip)) {
+            Ok(())
+        } else {
+            refuse("address is not in the allowed NocoBase destinations")
+        }
+    }
+
+    /// The DNS resolver that drops link-local and metadata addresses from every answer (unless allowed).
+    pub fn resolver(&self) -> GuardedResolver {
+        GuardedResolver::system(self.allow_link_local)
+    }
+
+    /// An HTTP client for NocoBase: the guarded resolver, no redirects (they would carry the API key and the secret
+    /// elsewhere), bounded connect and request times, `extra_ca_pem` trusted besides the system roots.
+    pub fn http_client(
+        &self,
+        extra_ca_pem: Option<&str>,
+    ) -> Result<reqwest::Client, DeliveryError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("entramail-operator/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(self.resolver());
+        if let Some(pem) = extra_ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|_| DeliveryError::Client("invalid PEM CA bundle".into()))?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        builder
+            .build()
+            .map_err(|e| DeliveryError::Client(e.to_string()))
+    }
+}
+
+fn normalize_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// One parsed allow-list entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    Any,
+    Name(String),
+    Suffix(String), // ".svc" for "*.svc"
+    Net(IpAddr, u8),
+}
+
+impl Entry {
+    fn parse(raw: &str) -> Option<Self> {
+        let s = raw.trim();
+        if s == "*" {
+            return Some(Self::Any);
+        }
+        if let Some(suffix) = s.strip_prefix("*.") {
+            let suffix = normalize_name(suffix);
+            return valid_name(&suffix).then(|| Self::Suffix(format!(".{suffix}")));
+        }
+        let unbracketed = s
+            .strip_prefix('[')
+            .and_then(|x| x.strip_suffix(']'))
+            .unwrap_or(s);
+        if let Some((addr, len)) = unbracketed.split_once('/') {
+            let ip: IpAddr = addr.parse().ok()?;
+            let len: u8 = len.parse().ok()?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            return (len <= max).then_some(Self::Net(canonical(ip), len));
+        }
+        if let Ok(ip) = unbracketed.parse::<IpAddr>() {
+            let ip = canonical(ip);
+            return Some(Self::Net(ip, if ip.is_ipv4() { 32 } else { 128 }));
+        }
+        let name = normalize_name(s);
+        valid_name(&name).then_some(Self::Name(name))
+    }
+
+    fn matches_name(&self, name: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Name(n) => n == name,
+            Self::Suffix(suffix) => name.len() > suffix.len() && name.ends_with(suffix.as_str()),
+            Self::Net(..) => false,
+        }
+    }
+
+    fn matches_ip(&self, ip: IpAddr) -> bool {
+        match (self, canonical(ip)) {
+            (Self::Any, _) => true,
+            (Self::Net(IpAddr::V4(net), len), IpAddr::V4(ip)) => {
+                prefix_eq(&net.octets(), &ip.octets(), *len)
+            }
+            (Self::Net(IpAddr::V6(net), len), IpAddr::V6(ip)) => {
+                prefix_eq(&net.octets(), &ip.octets(), *len)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) as IPv4, so they cannot slip past IPv4 rules.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Whether the first `len` bits of `a` and `b` are equal.
+fn prefix_eq(a: &[u8], b: &[u8], len: u8) -> bool {
+    let (full, rest) = ((len / 8) as usize, len % 8);
+    if a[..full] != b[..full] {
+        return false;
+    }
+    rest == 0 || {
+        let mask = 0xffu8 << (8 - rest);
+        a[full] & mask == b[full] & mask
+    }
+}
+
+/// Link-local (169.254.0.0/16, fe80::/10) or a cloud metadata / host platform address.
+pub fn is_link_local_or_metadata(ip: IpAddr) -> bool {
+    match canonical(ip) {
+        IpAddr::V4(v4) => {
+            v4.is_link_local() // 169.254.0.0/16, AWS/Azure/GCP/OpenStack metadata 169.254.169.254 included
+                || v4 == Ipv4Addr::new(100, 100, 100, 200) // Alibaba Cloud metadata
+                || v4 == Ipv4Addr::new(168, 63, 129, 16) // Azure host platform (WireServer)
+        }
+        IpAddr::V6(v6) => {
+            (v6.segments()[0] & 0xffc0) == 0xfe80 // fe80::/10
+                || v6 == Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254) // AWS metadata over IPv6
+        }
+    }
+}
+
+/// The error a [`GuardedResolver`] fails with; [`super::NocoBaseClient`] turns it into
+/// [`DeliveryError::DestinationNotAllowed`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{host} resolves only to link-local or cloud metadata addresses, which are not allowed")]
+pub struct RefusedResolution {
+    pub host: String,
+}
+
+type LookupFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>>;
+
+/// Looks a host name up (the system resolver in production; a fixed table in tests).
+pub type Lookup = Arc<dyn Fn(String) -> LookupFuture + Send + Sync>;
+
+/// A reqwest DNS resolver that drops link-local and cloud metadata addresses from every answer and fails when none
+/// is left, unless `allow_link_local`.
+#[derive(Clone)]
+pub struct GuardedResolver {
+    allow_link_local: bool,
+    lookup: Lookup,
+}
+
+impl std::fmt::Debug for GuardedResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedResolver")
+            .field("allow_link_local", &self.allow_link_local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GuardedResolver {
+    /// The system resolver (getaddrinfo, through tokio), guarded.
+    pub fn system(allow_link_local: bool) -> Self {
+        Self::with_lookup(
+            allow_link_local,
+            Arc::new(|host: String| {
+                Box::pin(
+                    async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.collect()) },
+                )
+            }),
+        )
+    }
+
+    /// Any lookup function, guarded (tests use a fixed table).
+    pub fn with_lookup(allow_link_local: bool, lookup: Lookup) -> Self {
+        Self {
+            allow_link_local,
+            lookup,
+        }
+    }
+
+    /// The addresses of `host` that may be connected to.
+    pub async fn lookup(
+        &self,
+        host: &str,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let all = (self.lookup)(host.to_owned()).await?;
+        if self.allow_link_local {
+            return Ok(all);
+        }
+        let allowed: Vec<SocketAddr> = all
+            .iter()
+            .copied()
+            .filter(|a| !is_link_local_or_metadata(a.ip()))
+            .collect();
+        if allowed.is_empty() && !all.is_empty() {
+            return Err(Box::new(RefusedResolution {
+                host: host.to_owned(),
+            }));
+        }
+        Ok(allowed)
+    }
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let this = self.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs = this.lookup(&host).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The [`RefusedResolution`] somewhere in an error's source chain (reqwest wraps resolver errors).
+pub(crate) fn refused_resolution<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a RefusedResolution> {
+    let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(r) = e.downcast_ref::<RefusedResolution>() {
+            return Some(r);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    fn allowed(d: &AllowedDestinations, u: &str) -> bool {
+        d.check(&url(u)).is_ok()
+    }
+
+    #[test]
+    fn in_cluster_default_allows_service_names_only() {
+        let d = AllowedDestinations::default();
+        assert!(allowed(&d, "http://nocobase.apps.svc:13000"));
+        assert!(allowed(&d, "https://nocobase.apps.svc.cluster.local/"));
+        assert!(allowed(&d, "http://NocoBase.Apps.SVC./"));
+        assert!(!allowed(&d, "http://svc/"));
+        assert!(!allowed(&d, "http://nocobase.example.com/"));
+        assert!(!allowed(&d, "http://evil-svc/"));
+        assert!(!allowed(&d, "http://10.0.0.7/"));
+        assert!(!allowed(&d, "http://169.254.169.254/"));
+    }
+
+    #[test]
+    fn empty_list_allows_nothing() {
+        let d = AllowedDestinations::only(Vec::<String>::new());
+        assert!(!allowed(&d, "http://nocobase.apps.svc/"));
+        assert!(!allowed(&d, "http://127.0.0.1/"));
+    }
+
+    #[test]
+    fn exact_names_wildcards_ips_and_cidrs() {
+        let d = AllowedDestinations::only([
+            "nocobase.example.com",
+            "*.corp.example",
+            "127.0.0.1",
+            "10.1.0.0/16",
+            "fd00:1::/32",
+            "[::1]",
+        ]);
+        assert!(allowed(&d, "https://nocobase.example.com/"));
+        assert!(!allowed(&d, "https://x.nocobase.example.com/"));
+        assert!(allowed(&d, "https://a.b.corp.example/"));
+        assert!(!allowed(&d, "https://corp.example/"));
+        assert!(!allowed(&d, "https://corp.example.evil.com/"));
+        assert!(allowed(&d, "http://127.0.0.1:13000/"));
+        assert!(!allowed(&d, "http://127.0.0.2/"));
+        assert!(allowed(&d, "http://10.1.255.3/"));
+        assert!(!allowed(&d, "http://10.2.0.1/"));
+        assert!(allowed(&d, "http://[fd00:1:ffff::1]/"));
+        assert!(!allowed(&d, "http://[fd00:2::1]/"));
+        assert!(allowed(&d, "http://[::1]:8080/"));
+        // a name is not matched against IP entries
+        assert!(!allowed(&d, "http://localhost/"));
+    }
+
+    #[test]
+    fn cidr_prefixes_that_are_not_byte_aligned() {
+        let d = AllowedDestinations::only(["192.168.0.0/20"]);
+        assert!(allowed(&d, "http://192.168.15.255/"));
+        assert!(!allowed(&d, "http://192.168.16.0/"));
+        let d = AllowedDestinations::only(["0.0.0.0/0"]);
+        assert!(allowed(&d, "http://8.8.8.8/"));
+        assert!(
+            !allowed(&d, "http://169.254.1.1/"),
+            "link-local stays refused"
+        );
+    }
+
+    #[test]
+    fn link_local_and_metadata_refused_even_when_listed_or_wildcarded() {
+        let d = AllowedDestinations::only(["*", "169.254.0.0/16", "metadata.google.internal"]);
+        for u in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://169.254.10.1/",
+            "http://[fe80::1]/",
+            "http://[fd00:ec2::254]/",
+            "http://100.100.100.200/",
+            "http://168.63.129.16/",
+            "http://metadata.google.internal/",
+            "http://METADATA.google.internal./",
+            "http://[::ffff:169.254.169.254]/",
+        ] {
+            let err = d.check(&url(u)).unwrap_err();
+            assert_eq!(err.reason(), "DestinationNotAllowed", "{u}");
+        }
+        assert!(allowed(&d, "http://nocobase.example.com/"));
+        let open = AllowedDestinations {
+            allow_link_local: true,
+            ..d
+        };
+        assert!(allowed(&open, "http://169.254.169.254/"));
+        assert!(allowed(&open, "http://metadata.google.internal/"));
+    }
+
+    #[test]
+    fn only_http_and_https_without_credentials() {
+        let d = AllowedDestinations::only(["*"]);
+        assert!(!allowed(&d, "ftp://nocobase.example.com/"));
+        assert!(!allowed(&d, "file:///etc/passwd"));
+        assert!(!allowed(&d, "http://user:pw@nocobase.example.com/"));
+    }
+
+    #[test]
+    fn validate_names_the_bad_entry() {
+        assert!(AllowedDestinations::in_cluster().validate().is_ok());
+        let bad = AllowedDestinations::only(["*.svc", "10.0.0.0/33"]);
+        assert!(bad.validate().unwrap_err().contains("10.0.0.0/33"));
+        assert!(AllowedDestinations::only(["http://x"]).validate().is_err());
+        assert!(AllowedDestinations::only(["*."]).validate().is_err());
+    }
+
+    #[test]
+    fn link_local_detection() {
+        for ip in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "fe80::1",
+            "febf::1",
+            "fd00:ec2::254",
+            "100.100.100.200",
+        ] {
+            assert!(is_link_local_or_metadata(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "10.0.0.1",
+            "127.0.0.1",
+            "fec0::1",
+            "fd00:ec2::255",
+            "100.100.100.201",
+            "::1",
+        ] {
+            assert!(!is_link_local_or_metadata(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    fn table(entries: &'static [(&'static str, &'static str)]) -> Lookup {
+        Arc::new(move |host: String| {
+            let addrs: Vec<SocketAddr> = entries
+                .iter()
+                .filter(|(h, _)| *h == host)
+                .map(|(_, ip)| SocketAddr::new(ip.parse().unwrap(), 0))
+                .collect();
+            Box::pin(async move { Ok(addrs) })
+        })
+    }
+
+    const TABLE: &[(&str, &str)] = &[
+        ("metadata.test", "169.254.169.254"),
+        ("dual.test", "fe80::1"),
+        ("dual.test", "127.0.0.1"),
+        ("plain.test", "127.0.0.1"),
+    ];
+
+    #[tokio::test]
+    async fn resolver_drops_link_local_answers() {
+        let r = GuardedResolver::with_lookup(false, table(TABLE));
+        let err = r.lookup("metadata.test").await.unwrap_err();
+        assert!(err.to_string().contains("metadata.test"));
+        let dual = r.lookup("dual.test").await.unwrap();
+        assert_eq!(dual, vec![SocketAddr::new("127.0.0.1".parse().unwrap(), 0)]);
+        assert_eq!(r.lookup("plain.test").await.unwrap().len(), 1);
+        let open = GuardedResolver::with_lookup(true, table(TABLE));
+        assert_eq!(open.lookup("metadata.test").await.unwrap().len(), 1);
+    }
+
+    /// Through reqwest: a request to a name that resolves to the metadata address is refused before any connection,
+    /// and the refusal is found in reqwest's error chain.
+    #[tokio::test]
+    async fn reqwest_with_guarded_resolver_refuses_metadata_names() {
+        let client = reqwest::Client::builder()
+            .dns_resolver(GuardedResolver::with_lookup(false, table(TABLE)))
+            .build()
+            .unwrap();
+        let err = client
+            .get("http://metadata.test/latest/meta-data/")
+            .send()
+            .await
+            .unwrap_err();
+        let refused = refused_resolution(&err).expect("RefusedResolution in the error chain");
+        assert_eq!(refused.host, "metadata.test");
+    }
+}
