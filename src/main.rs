@@ -1,9 +1,5 @@
 //! The operator binary: JSON logs, health/metrics server, leader election, then both controllers.
-//!
-//! Flags (each also settable via env): --metrics-bind-address / METRICS_BIND_ADDRESS (default 0.0.0.0:8080),
-//! --operator-namespace / POD_NAMESPACE (default entramail-system), --extra-ca-file / EXTRA_CA_FILE,
-//! --watch-namespaces=a,b / WATCH_NAMESPACES (default: all), --no-leader-elect / LEADER_ELECT=false,
-//! --label-selector / LABEL_SELECTOR (only handle EntraTenants and integrations with these labels; default: all).
+//! `entramail-operator --help` lists the flags; each can also be set through the environment variable shown there.
 
 use std::{
     net::SocketAddr,
@@ -14,7 +10,9 @@ use std::{
     time::Duration,
 };
 
+use clap::Parser;
 use entramail_operator::controller::{self, Config, Metrics, http};
+use entramail_operator::delivery::AllowedDestinations;
 use entramail_operator::shutdown::Shutdown;
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
@@ -33,72 +31,80 @@ enum MainError {
     Signals(std::io::Error),
 }
 
+/// Provisions Microsoft Entra app registrations for NocoBase mail and rotates their client secrets.
+#[derive(Debug, Parser)]
+#[command(name = "entramail-operator", version)]
 struct Args {
+    /// Address of the /healthz, /readyz and /metrics server.
+    #[arg(
+        long = "metrics-bind-address",
+        env = "METRICS_BIND_ADDRESS",
+        default_value = "0.0.0.0:8080"
+    )]
     metrics_addr: SocketAddr,
+    /// Namespace of the tenants' credential Secrets and the leader Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = controller::DEFAULT_OPERATOR_NAMESPACE)]
     operator_namespace: String,
+    /// PEM file with extra CA certificates to trust (Graph, token authority, https NocoBase).
+    #[arg(long, env = "EXTRA_CA_FILE")]
     extra_ca_file: Option<String>,
+    /// Elect a leader through a Lease (run several replicas safely).
+    #[arg(long, env = "LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     leader_elect: bool,
+    /// Same as --leader-elect=false.
+    #[arg(long, conflicts_with = "leader_elect")]
+    no_leader_elect: bool,
+    /// Namespaces whose integrations to manage (comma-separated); default all.
+    #[arg(
+        long,
+        env = "WATCH_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
     watch_namespaces: Vec<String>,
+    /// Only handle EntraTenants and integrations with these labels (a label selector); default all.
+    #[arg(long, env = "LABEL_SELECTOR")]
     label_selector: Option<String>,
+    /// Reconciles running at once per integration controller.
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = Config::default().max_concurrent_reconciles,
+          value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent_reconciles: u16,
+    /// Hosts the operator may deliver client secrets to over NocoBase's API (comma-separated): exact names,
+    /// "*.suffix" wildcards, IP addresses or CIDRs. Link-local and cloud metadata addresses are always refused.
+    #[arg(
+        long,
+        env = "DELIVERY_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "*.svc,*.svc.cluster.local"
+    )]
+    delivery_allowed_hosts: Vec<String>,
 }
 
-fn parse_args() -> Result<Args, MainError> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let mut metrics = env("METRICS_BIND_ADDRESS").unwrap_or_else(|| "0.0.0.0:8080".into());
-    let mut ns = env("POD_NAMESPACE").unwrap_or_else(|| "entramail-system".into());
-    let mut ca = env("EXTRA_CA_FILE");
-    let mut leader = env("LEADER_ELECT").is_none_or(|v| v != "false");
-    let mut watch = env("WATCH_NAMESPACES").unwrap_or_default();
-    let mut selector = env("LABEL_SELECTOR");
-    let mut concurrency = env("MAX_CONCURRENT_RECONCILES");
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| MainError::Flag(format!("{flag} needs a value")))
-        };
-        match flag.as_str() {
-            "--metrics-bind-address" => metrics = value()?,
-            "--operator-namespace" => ns = value()?,
-            "--extra-ca-file" => ca = Some(value()?),
-            "--watch-namespaces" => watch = value()?,
-            "--label-selector" => selector = Some(value()?).filter(|v| !v.is_empty()),
-            "--leader-elect" => leader = inline.as_deref() != Some("false"),
-            "--no-leader-elect" => leader = false,
-            "--max-concurrent-reconciles" => concurrency = Some(value()?),
-            other => return Err(MainError::Flag(other.to_string())),
-        }
+impl Args {
+    fn leader_elect(&self) -> bool {
+        self.leader_elect && !self.no_leader_elect
     }
-    Ok(Args {
-        metrics_addr: metrics
-            .parse()
-            .map_err(|e| MainError::Flag(format!("--metrics-bind-address {metrics}: {e}")))?,
-        operator_namespace: ns,
-        extra_ca_file: ca,
-        leader_elect: leader,
-        watch_namespaces: watch
-            .split(',')
-            .map(str::trim)
+
+    fn watch_namespaces(&self) -> Vec<String> {
+        self.watch_namespaces
+            .iter()
+            .map(|n| n.trim())
             .filter(|n| !n.is_empty())
             .map(str::to_string)
-            .collect(),
-        label_selector: selector,
-        max_concurrent_reconciles: match concurrency {
-            None => Config::default().max_concurrent_reconciles,
-            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                MainError::Flag(format!(
-                    "--max-concurrent-reconciles {v}: expected a number from 1 to 65535"
-                ))
-            })?,
-        },
-    })
+            .collect()
+    }
+
+    fn destinations(&self) -> Result<AllowedDestinations, MainError> {
+        let d = AllowedDestinations::only(
+            self.delivery_allowed_hosts
+                .iter()
+                .map(|h| h.trim())
+                .filter(|h| !h.is_empty()),
+        );
+        d.validate()
+            .map_err(|e| MainError::Flag(format!("--delivery-allowed-hosts: {e}")))?;
+        Ok(d)
+    }
 }
 
 /// After SIGTERM, in-flight reconciles get this long to finish. Bounded so the pod exits well inside the chart's
@@ -146,7 +152,8 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<(), MainError> {
     // First, so a SIGTERM at any later moment is seen (see entramail_operator::shutdown).
     let shutdown = Shutdown::on_signals().map_err(MainError::Signals)?;
-    let args = parse_args()?;
+    let args = Args::parse();
+    let destinations = args.destinations()?;
     let extra_ca_pem = match &args.extra_ca_file {
         Some(p) => Some(std::fs::read_to_string(p).map_err(|e| MainError::Read(p.clone(), e))?),
         None => None,
@@ -168,16 +175,17 @@ async fn run() -> Result<(), MainError> {
 
     let config = Config {
         operator_namespace: args.operator_namespace.clone(),
-        watch_namespaces: args.watch_namespaces.clone(),
+        watch_namespaces: args.watch_namespaces(),
+        destinations,
         extra_ca_pem,
         metrics,
-        label_selector: args.label_selector.clone(),
+        label_selector: args.label_selector.clone().filter(|s| !s.is_empty()),
         max_concurrent_reconciles: args.max_concurrent_reconciles,
         shutdown: shutdown.clone(),
         ..Config::default()
     };
 
-    if args.leader_elect {
+    if args.leader_elect() {
         let identity =
             std::env::var("POD_NAME").unwrap_or_else(|_| uuid::Uuid::new_v4().to_string());
         let manager = LeaseManagerBuilder::new(client.clone(), "entramail-operator")

@@ -273,7 +273,7 @@ fn ours(fx: &Fx, app: &str, uid: &str) -> (Vec<String>, Vec<String>) {
 
 /// Ready with the trigger handled, the Secret holding the status's current key, no previous slot, and in Entra
 /// exactly that one credential of ours (foreign ones untouched).
-async fn wait_converged(fx: &Fx, trigger: &str, foreign: &str, timeout: Duration) -> String {
+async fn wait_converged(fx: &Fx, trigger: &str, foreign: &[String], timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
     loop {
         let why = converged(fx, trigger, foreign).await;
@@ -285,7 +285,7 @@ async fn wait_converged(fx: &Fx, trigger: &str, foreign: &str, timeout: Duration
     }
 }
 
-async fn converged(fx: &Fx, trigger: &str, foreign: &str) -> Result<String, String> {
+async fn converged(fx: &Fx, trigger: &str, foreign: &[String]) -> Result<String, String> {
     let cr: NocoBaseMailIntegration = fx
         .integrations()
         .get_opt("mail")
@@ -330,7 +330,7 @@ async fn converged(fx: &Fx, trigger: &str, foreign: &str) -> Result<String, Stri
     if mine != vec![cur.clone()] {
         return Err(format!("our credentials in Entra: {mine:?}, want [{cur}]"));
     }
-    if other != vec![foreign.to_string()] {
+    if other != foreign {
         return Err(format!("foreign credentials touched: {other:?}"));
     }
     Ok(cur)
@@ -354,27 +354,41 @@ struct Setup {
     fx: Fx,
     op: OperatorProcess,
     inv: Invariant,
-    foreign: String,
+    /// Credentials somebody else added (none at Entra's limit of two).
+    foreign: Vec<String>,
+}
+
+/// Where the app sits relative to Entra's limit on client secrets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    /// The default (personal accounts allowed): at most 2 client secrets, so each forced rotation waits for the
+    /// previous one to go before it can mint.
+    PersonalAtTheLimit,
+    /// AzureADMyOrg, with a foreign credential that must survive everything.
+    OrganisationWithForeignSecret,
 }
 
 /// Fixture without the in-process operator, the operator binary instead, one Ready integration.
-async fn setup(prefix: &str) -> Setup {
+async fn setup(prefix: &str, audience: Audience) -> Setup {
     let mut fx = Fx::start(prefix).await;
     fx.stop_operator().await;
     let op = OperatorProcess::new(&fx);
-    fx.create(
-        "mail",
-        json!({
-            "application": {"nocobaseOrigin": "https://nocobase.example.com"},
-            "secret": {"lifetime": "1h"},
-            "rotation": {"overlap": "2s"},
-            "delivery": {"acknowledgement": "NotRequired"},
-        }),
-    )
-    .await;
+    let mut spec = json!({
+        "application": {"nocobaseOrigin": "https://nocobase.example.com"},
+        "secret": {"lifetime": "1h"},
+        "rotation": {"overlap": "2s"},
+        "delivery": {"acknowledgement": "NotRequired"},
+    });
+    if audience == Audience::OrganisationWithForeignSecret {
+        spec["application"]["signInAudience"] = "AzureADMyOrg".into();
+    }
+    fx.create("mail", spec).await;
     let cr = fx.wait_ready("mail").await;
     let obj_id = cr.status.unwrap().application_object_id.unwrap();
-    let foreign = add_foreign(&fx, &obj_id).await;
+    let foreign = match audience {
+        Audience::PersonalAtTheLimit => vec![],
+        Audience::OrganisationWithForeignSecret => vec![add_foreign(&fx, &obj_id).await],
+    };
     let inv = Invariant::start(&fx);
     Setup {
         fx,
@@ -430,14 +444,15 @@ fn kill_points() -> Vec<KillAt> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_each_step_of_rotation_never_exposes_a_revoked_secret() {
     let _serial = SERIAL.lock().await;
-    let mut s = setup("crash").await;
+    // At Entra's limit of two: every forced rotation has to wait for the previous secret to go first.
+    let mut s = setup("crash", Audience::PersonalAtTheLimit).await;
     crash_loop(&mut s, &kill_points(), Duration::from_secs(60)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_with_failing_and_throttled_graph_calls() {
     let _serial = SERIAL.lock().await;
-    let mut s = setup("crash-faults").await;
+    let mut s = setup("crash-faults", Audience::OrganisationWithForeignSecret).await;
     s.fx.h.set_failure_ratio(0.2);
     s.fx.h.set_throttle_ratio(0.1, Duration::from_secs(1));
     let kills = [
@@ -470,7 +485,7 @@ async fn restart_apiserver() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apiserver_restart_mid_rotation_operator_keeps_running_and_converges() {
     let _serial = SERIAL.lock().await;
-    let mut s = setup("crash-apiserver").await;
+    let mut s = setup("crash-apiserver", Audience::OrganisationWithForeignSecret).await;
     // Slow Graph so the rotation is in flight (between addPassword and the Secret write) when the apiserver dies.
     s.fx.h.set_latency(Duration::from_millis(300));
     s.fx.annotate("mail", ROTATE_ANNOTATION, "during-restart")

@@ -39,6 +39,9 @@ use crate::{
     planner::backoff::Backoff,
 };
 
+/// Where the operator's own Secrets and Lease live unless told otherwise (chart: the release namespace).
+pub const DEFAULT_OPERATOR_NAMESPACE: &str = "entramail-system";
+
 /// Operator configuration. Production uses [`Config::default`] plus the operator namespace; tests shrink the
 /// durations and pass the emulator's CA.
 #[derive(Clone)]
@@ -47,6 +50,8 @@ pub struct Config {
     pub operator_namespace: String,
     /// Extra CA certificates (PEM) trusted for Graph and the token authority (tests: the emulator CA).
     pub extra_ca_pem: Option<String>,
+    /// Which NocoBase URLs the operator may deliver client secrets to (cluster admin's choice).
+    pub destinations: crate::delivery::AllowedDestinations,
     /// Backoff after failed reconciles.
     pub backoff: Backoff,
     /// Floor for every requeue delay.
@@ -79,7 +84,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            operator_namespace: "entramail-system".into(),
+            operator_namespace: DEFAULT_OPERATOR_NAMESPACE.into(),
+            destinations: crate::delivery::AllowedDestinations::default(),
             extra_ca_pem: None,
             backoff: Backoff::default(),
             min_requeue: Duration::from_secs(1),

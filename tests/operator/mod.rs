@@ -53,6 +53,8 @@ pub fn fast_config(ns: &str) -> Config {
             max_total_wait: Duration::from_secs(3),
         },
         label_selector: Some(format!("{TEST_LABEL}={ns}")),
+        // The test bed's NocoBase listens on loopback.
+        destinations: entramail_operator::delivery::AllowedDestinations::only(["127.0.0.1"]),
         verify: auth::VerifyOptions {
             max_wait: Duration::from_secs(10),
             base_delay: Duration::from_millis(100),
@@ -153,6 +155,24 @@ impl Fx {
 
     pub fn secrets(&self) -> Api<Secret> {
         Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// A Secret in the fixture's namespace holding one key (e.g. a NocoBase API key).
+    pub async fn put_secret(&self, name: &str, key: &str, value: &str) {
+        let s: Secret = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name},
+            "stringData": {key: value}
+        }))
+        .unwrap();
+        self.secrets()
+            .patch(
+                name,
+                &PatchParams::apply(support::TEST_MANAGER).force(),
+                &Patch::Apply(&s),
+            )
+            .await
+            .unwrap();
     }
 
     /// Creates a NocoBaseMailIntegration using this fixture's tenant, in `ns` (default: the fixture's).

@@ -39,10 +39,10 @@ pub async fn nocobase(
     if let (Some(nb), Some(s)) = (&cr.spec.delivery.nocobase, &done.in_secret)
         && (variables || record)
     {
-        let values = super::push::Values {
-            client_id: &app.app_id,
-            client_secret: &s.text,
-            tenant_id: &tenant.spec.tenant_id,
+        let values = crate::delivery::Values {
+            client_id: app.app_id.clone(),
+            client_secret: s.text.clone(),
+            tenant_id: tenant.spec.tenant_id.clone(),
         };
         match super::push::deliver(ctx, cr, nb, &values, variables, record).await {
             Ok(confirmed) => {

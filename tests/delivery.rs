@@ -1,0 +1,331 @@
+//! Delivery into a REAL NocoBase (tests/nocobase: NocoBase 2.2.15 from npm) by the operator, end to end: the first
+//! secret and two rotations are delivered and read back for each target; revocation waits for the confirmation
+//! (NocoBase stopped: the old secret stays until NocoBase is back); bad targets are conditions with a fix, and
+//! nothing is revoked.
+
+mod operator;
+mod support;
+
+use std::time::Duration;
+
+use entramail_operator::api::NocoBaseMailIntegration;
+use serde_json::{Value, json};
+
+use operator::{
+    Fx, TENANT_ID, app_id_of, condition, data, eventually, has_condition, is_ready, key_of,
+};
+use support::nocobase::NocoBase;
+
+const API_KEY_SECRET: &str = "nocobase-api-key";
+
+fn delivered_for(o: &NocoBaseMailIntegration, key: &str) -> bool {
+    key_of(o).as_deref() == Some(key) && has_condition(o, "Delivered", "True", "Delivered")
+}
+
+fn spec(nocobase: Value) -> Value {
+    json!({
+        "application": {"nocobaseOrigin": "https://nocobase.example.com"},
+        "secret": {"lifetime": "24h"},
+        "rotation": {"overlap": "1s"},
+        "delivery": {"nocobase": nocobase},
+    })
+}
+
+/// Rotates by annotation and waits until the new key is delivered; returns it.
+async fn rotate_and_deliver(fx: &Fx, trigger: &str, old: &str) -> String {
+    fx.annotate("mail", "entramail.io/rotate", trigger).await;
+    let cr = fx
+        .wait("mail", Duration::from_secs(60), "rotation delivered", |o| {
+            key_of(o).is_some_and(|k| k != old)
+                && has_condition(o, "Delivered", "True", "Delivered")
+        })
+        .await;
+    key_of(&cr).unwrap()
+}
+
+async fn secret_text(fx: &Fx) -> String {
+    data(&fx.secret("mail-entra").await.unwrap(), "clientSecret").unwrap()
+}
+
+#[tokio::test]
+async fn record_target_receives_the_first_secret_and_two_rotations() {
+    let nb = NocoBase::shared();
+    let fx = Fx::start("dlv-record").await;
+    // A collection of this test's own, the shape of the email manager's settings.
+    let collection = format!("mail_{}", fx.ns.replace('-', "_"));
+    nb.create_collection(
+        &collection,
+        &["provider", "clientId", "clientSecret", "tenantId"],
+    )
+    .await;
+    let id = nb
+        .create_record(
+            &collection,
+            json!({"provider": "outlook", "clientId": "", "clientSecret": ""}),
+        )
+        .await;
+    fx.put_secret(API_KEY_SECRET, "key", nb.root_key().expose())
+        .await;
+    fx.create(
+        "mail",
+        spec(json!({
+            "url": nb.url().as_str(),
+            "apiKeySecretRef": {"name": API_KEY_SECRET, "key": "key"},
+            "record": {"collection": collection, "filterByTk": id,
+                       "fields": {"clientId": "clientId", "clientSecret": "clientSecret", "tenantId": "tenantId"}},
+        })),
+    )
+    .await;
+    let cr = fx.wait_ready("mail").await;
+    let app = app_id_of(&cr);
+    let k1 = key_of(&cr).unwrap();
+    fx.wait("mail", Duration::from_secs(60), "k1 delivered", |o| {
+        delivered_for(o, &k1)
+    })
+    .await;
+    let check = |want_key: String| {
+        let (nb, fx, collection, id, app) = (&nb, &fx, &collection, &id, &app);
+        async move {
+            let rec = nb.record(collection, id).await.unwrap();
+            let text = secret_text(fx).await;
+            assert_eq!(
+                rec["clientSecret"],
+                Value::from(text.clone()),
+                "record holds the Secret's secret"
+            );
+            assert_eq!(rec["clientId"], Value::from(app.clone()));
+            assert_eq!(rec["tenantId"], Value::from(TENANT_ID));
+            assert!(fx.h.is_secret_valid(TENANT_ID, app, &text));
+            let cr = fx.integrations().get("mail").await.unwrap();
+            assert_eq!(
+                cr.status
+                    .unwrap()
+                    .delivery
+                    .unwrap()
+                    .record_key_id
+                    .as_deref(),
+                Some(want_key.as_str())
+            );
+        }
+    };
+    check(k1.clone()).await;
+
+    let k2 = rotate_and_deliver(&fx, "r1", &k1).await;
+    check(k2.clone()).await;
+    eventually("k1 revoked after delivery", Duration::from_secs(20), || {
+        !fx.live_keys(&app).contains(&k1)
+    })
+    .await;
+    let k3 = rotate_and_deliver(&fx, "r2", &k2).await;
+    check(k3.clone()).await;
+    eventually("k2 revoked after delivery", Duration::from_secs(20), || {
+        !fx.live_keys(&app).contains(&k2)
+    })
+    .await;
+    assert_eq!(fx.live_keys(&app), vec![k3]);
+}
+
+#[tokio::test]
+async fn variables_target_with_the_least_privilege_key() {
+    let nb = NocoBase::shared();
+    let fx = Fx::start("dlv-vars").await;
+    let prefix = fx.ns.to_uppercase().replace('-', "_");
+    let (id_var, secret_var, tenant_var) = (
+        format!("{prefix}_CLIENT_ID"),
+        format!("{prefix}_CLIENT_SECRET"),
+        format!("{prefix}_TENANT_ID"),
+    );
+    fx.put_secret(API_KEY_SECRET, "key", nb.variables_key().expose())
+        .await;
+    fx.create(
+        "mail",
+        spec(json!({
+            "url": nb.url().as_str(),
+            "apiKeySecretRef": {"name": API_KEY_SECRET, "key": "key"},
+            "variables": {"clientId": id_var, "clientSecret": secret_var, "tenantId": tenant_var},
+        })),
+    )
+    .await;
+    let cr = fx.wait_ready("mail").await;
+    let app = app_id_of(&cr);
+    let mut key = key_of(&cr).unwrap();
+    for round in 0..3 {
+        if round > 0 {
+            key = rotate_and_deliver(&fx, &format!("r{round}"), &key).await;
+        } else {
+            let k = key.clone();
+            fx.wait("mail", Duration::from_secs(60), "delivered", |o| {
+                delivered_for(o, &k)
+            })
+            .await;
+        }
+        let text = secret_text(&fx).await;
+        let stored = nb.variable(&secret_var).await.unwrap();
+        assert_eq!(stored.type_, "secret");
+        assert_ne!(stored.value, text, "NocoBase stores it encrypted");
+        assert_eq!(
+            nb.secret_plaintext(&secret_var).await.as_deref(),
+            Some(text.as_str())
+        );
+        assert_eq!(nb.variable(&id_var).await.unwrap().value, app);
+        assert_eq!(nb.variable(&tenant_var).await.unwrap().value, TENANT_ID);
+    }
+    eventually(
+        "only the last secret is live",
+        Duration::from_secs(20),
+        || fx.live_keys(&app) == vec![key.clone()],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn nocobase_down_keeps_the_old_secret_until_nocobase_confirms() {
+    let nb = NocoBase::start_private();
+    let fx = Fx::start("dlv-down").await;
+    fx.put_secret(API_KEY_SECRET, "key", nb.root_key().expose())
+        .await;
+    let id = nb.record_id();
+    fx.create(
+        "mail",
+        spec(json!({
+            "url": nb.url().as_str(),
+            "apiKeySecretRef": {"name": API_KEY_SECRET, "key": "key"},
+            "record": {"collection": "mailSettings", "filterByTk": id,
+                       "fields": {"clientId": "clientId", "clientSecret": "clientSecret"}},
+        })),
+    )
+    .await;
+    let cr = fx.wait_ready("mail").await;
+    let app = app_id_of(&cr);
+    let k1 = key_of(&cr).unwrap();
+    fx.wait("mail", Duration::from_secs(60), "k1 delivered", |o| {
+        delivered_for(o, &k1)
+    })
+    .await;
+    let text1 = secret_text(&fx).await;
+
+    nb.stop();
+    fx.annotate("mail", "entramail.io/rotate", "while-down")
+        .await;
+    let cr = fx
+        .wait("mail", Duration::from_secs(60), "unreachable", |o| {
+            key_of(o).is_some_and(|k| k != k1)
+                && has_condition(o, "Delivered", "False", "NocoBaseUnreachable")
+        })
+        .await;
+    let k2 = key_of(&cr).unwrap();
+    assert!(
+        is_ready(&cr),
+        "the Secret is right; only the delivery waits"
+    );
+    let msg = condition(&cr, "Delivered").unwrap().2;
+    assert!(
+        !msg.contains(&secret_text(&fx).await),
+        "secret text in a condition"
+    );
+    // Well past the 1s overlap: NocoBase still holds k1, so k1 stays valid.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        fx.live_keys(&app).contains(&k1),
+        "k1 revoked while NocoBase was down"
+    );
+    assert!(fx.h.is_secret_valid(TENANT_ID, &app, &text1));
+
+    nb.start();
+    fx.wait("mail", Duration::from_secs(90), "k2 delivered", |o| {
+        delivered_for(o, &k2)
+    })
+    .await;
+    let rec = nb.record("mailSettings", &id).await.unwrap();
+    assert_eq!(rec["clientSecret"], Value::from(secret_text(&fx).await));
+    eventually(
+        "k1 revoked after confirmation",
+        Duration::from_secs(20),
+        || !fx.live_keys(&app).contains(&k1),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_targets_are_explained_and_nothing_is_revoked() {
+    let nb = NocoBase::shared();
+    let fx = Fx::start("dlv-bad").await;
+    fx.put_secret("root-key", "key", nb.root_key().expose())
+        .await;
+    fx.put_secret("no-permission-key", "key", nb.no_permission_key().expose())
+        .await;
+    let id = nb.record_id();
+    let record = |collection: &str, field: &str| json!({"collection": collection, "filterByTk": id, "fields": {"clientSecret": field}});
+    let url = nb.url().to_string();
+    let cases = [
+        (
+            "forbidden",
+            json!({"url": url, "apiKeySecretRef": {"name": "no-permission-key", "key": "key"},
+                   "record": record("mailSettings", "clientSecret")}),
+            "NocoBaseForbidden",
+        ),
+        (
+            "missing-collection",
+            json!({"url": url, "apiKeySecretRef": {"name": "root-key", "key": "key"},
+                   "record": record("noSuchCollection", "clientSecret")}),
+            "NocoBaseNotFound",
+        ),
+        (
+            "missing-field",
+            json!({"url": url, "apiKeySecretRef": {"name": "root-key", "key": "key"},
+                   "record": record("mailSettings", "noSuchField")}),
+            "FieldMissing",
+        ),
+        (
+            "not-allowed",
+            json!({"url": "http://nocobase.example.com:13000", "apiKeySecretRef": {"name": "root-key", "key": "key"},
+                   "record": record("mailSettings", "clientSecret")}),
+            "DestinationNotAllowed",
+        ),
+        (
+            "no-api-key",
+            json!({"url": url, "apiKeySecretRef": {"name": "absent", "key": "key"},
+                   "record": record("mailSettings", "clientSecret")}),
+            "ApiKeyMissing",
+        ),
+    ];
+    for (name, nocobase, _) in &cases {
+        fx.create(name, spec(nocobase.clone())).await;
+    }
+    for (name, _, reason) in &cases {
+        let cr = fx
+            .wait(name, Duration::from_secs(60), reason, |o| {
+                has_condition(o, "Delivered", "False", reason)
+            })
+            .await;
+        assert!(is_ready(&cr), "{name}: Ready stays true");
+        let msg = condition(&cr, "Delivered").unwrap().2;
+        assert!(msg.len() > 40, "{name}: a message with the fix: {msg}");
+        let events = fx.client.clone();
+        let evs: kube::Api<k8s_openapi::api::events::v1::Event> =
+            kube::Api::namespaced(events, &fx.ns);
+        let list = evs.list(&Default::default()).await.unwrap();
+        assert!(
+            list.items
+                .iter()
+                .any(|e| e.type_.as_deref() == Some("Warning")
+                    && e.reason.as_deref() == Some(reason)
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)),
+            "{name}: no Warning event {reason}"
+        );
+    }
+    // A rotation of an undeliverable integration keeps the old secret (NocoBase may still hold it).
+    let cr = fx.integrations().get("forbidden").await.unwrap();
+    let app = app_id_of(&cr);
+    let k1 = key_of(&cr).unwrap();
+    fx.annotate("forbidden", "entramail.io/rotate", "r1").await;
+    fx.wait("forbidden", Duration::from_secs(30), "rotated", |o| {
+        key_of(o).is_some_and(|k| k != k1)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        fx.live_keys(&app).contains(&k1),
+        "revoked without a confirmed delivery"
+    );
+}
