@@ -613,6 +613,9 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
     let text2 = data(&secrets.get("mail-entra").await.unwrap(), "clientSecret").unwrap();
     assert_ne!(text1, text2);
     assert!(h.is_secret_valid(TENANT_ID, &app_id, &text2));
+    // The consumer's rollout (no kubelet here: its status as the deployment controller would write it) confirms
+    // the delivery; only then does the old key go.
+    operator::mark_rolled_out(&admin, &appns, "nocobase").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let keys: Vec<String> = h

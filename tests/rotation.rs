@@ -149,7 +149,7 @@ async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
 
     // The rollout finishes (what the deployment controller would write): now the old credential goes, and the
     // Secret drops the previous slot first.
-    mark_rolled_out(&fx, "nocobase").await;
+    operator::mark_rolled_out(&fx.client, &fx.ns, "nocobase").await;
     wait_until("old key revoked", Duration::from_secs(20), || {
         !fx.live_keys(&app).contains(&k1)
     })
@@ -169,22 +169,6 @@ async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
         })
         .await;
     assert!(st.status.unwrap().previous_credentials.is_empty());
-}
-
-/// Writes the Deployment status a finished rollout of its current template has.
-async fn mark_rolled_out(fx: &Fx, name: &str) {
-    let api = Api::<Deployment>::namespaced(fx.client.clone(), &fx.ns);
-    let d = api.get(name).await.unwrap();
-    let generation = d.metadata.generation.unwrap_or(1);
-    api.patch_status(
-        name,
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(json!({"status": {
-            "observedGeneration": generation, "replicas": 1, "updatedReplicas": 1,
-            "readyReplicas": 1, "availableReplicas": 1}})),
-    )
-    .await
-    .unwrap();
 }
 
 #[tokio::test]

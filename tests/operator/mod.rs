@@ -393,3 +393,20 @@ pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bo
 pub fn has_condition(o: &NocoBaseMailIntegration, type_: &str, status: &str, reason: &str) -> bool {
     condition(o, type_).is_some_and(|c| c.0 == status && c.1 == reason)
 }
+
+/// Writes the Deployment status a finished rollout of its current template has (what the deployment controller and
+/// kubelets would write; the test bed has no node).
+pub async fn mark_rolled_out(client: &Client, ns: &str, name: &str) {
+    let api = Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), ns);
+    let d = api.get(name).await.unwrap();
+    let generation = d.metadata.generation.unwrap_or(1);
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {
+            "observedGeneration": generation, "replicas": 1, "updatedReplicas": 1,
+            "readyReplicas": 1, "availableReplicas": 1}})),
+    )
+    .await
+    .unwrap();
+}
