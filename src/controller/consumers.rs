@@ -14,8 +14,7 @@ use crate::{
     planner::delivery::Confirmation,
 };
 
-/// Pod-template annotation bumped to restart a workload (same mechanism as `kubectl rollout restart`).
-pub const RESTARTED_AT_ANNOTATION: &str = "entramail.io/restartedAt";
+pub use crate::api::RESTARTED_AT_ANNOTATION;
 
 /// Rollout-restart every consumer; missing workloads are skipped (they will read the new Secret when created).
 /// Returns the names restarted.

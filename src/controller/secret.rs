@@ -15,13 +15,9 @@ use kube::{
 use super::error::{Error, Result};
 use crate::{api::NocoBaseMailIntegration, graph::SecretText, planner::rotation::SecretView};
 
-pub const FIELD_MANAGER: &str = "entramail-operator";
-/// keyId of the credential in the Secret's current slot.
-pub const KEY_ID_ANNOTATION: &str = "entramail.io/key-id";
-/// keyId of the credential in the Secret's previous slot (present only during an overlap).
-pub const PREVIOUS_KEY_ID_ANNOTATION: &str = "entramail.io/previous-key-id";
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY: &str = "entramail-operator";
+pub use crate::api::{
+    FIELD_MANAGER, KEY_ID_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, PREVIOUS_KEY_ID_ANNOTATION,
+};
 
 /// What the planner needs to know about the Secret (no secret text).
 pub fn view(secret: Option<&Secret>, cr: &NocoBaseMailIntegration) -> SecretView {

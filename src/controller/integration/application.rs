@@ -373,6 +373,38 @@ mod tests {
         assert_eq!(want.api.unwrap().requested_access_token_version, Some(2));
     }
 
+    fn tenant(cloud: &str) -> EntraTenant {
+        serde_json::from_value(json!({
+            "apiVersion": "entramail.io/v1alpha1", "kind": "EntraTenant",
+            "metadata": {"name": "t"},
+            "spec": {"tenantId": "11111111-2222-3333-4444-555555555555", "cloud": cloud,
+                     "auth": {"managedIdentity": {}}},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn personal_accounts_in_a_national_cloud_are_refused_before_graph_is_asked() {
+        let default = cr(json!({"nocobaseOrigin": "https://nb.example.com"}));
+        let err = check_cloud(&default, &tenant("AzureUSGovernment")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("set spec.application.signInAudience"),
+            "{err}"
+        );
+        assert!(err.is_permanent());
+        assert!(check_cloud(&default, &tenant("AzureChina")).is_err());
+        assert!(check_cloud(&default, &tenant("AzurePublic")).is_ok());
+        let org = cr(
+            json!({"nocobaseOrigin": "https://nb.example.com", "signInAudience": "AzureADMyOrg"}),
+        );
+        assert!(check_cloud(&org, &tenant("AzureChina")).is_ok());
+        // An adopted app keeps its own audience: nothing to refuse up front.
+        let adopted = cr(json!({"nocobaseOrigin": "https://nb.example.com",
+                                "existingAppId": "66666666-7777-8888-9999-000000000000"}));
+        assert!(check_cloud(&adopted, &tenant("AzureChina")).is_ok());
+    }
+
     #[test]
     fn limit_of_two_secrets_follows_the_live_audience() {
         let mut a = adopted();
