@@ -171,6 +171,8 @@ async fn run_size(
                     "application": {"nocobaseOrigin": format!("https://{name}.example.com")},
                     "secret": {"lifetime": "4320h"},
                     "rotation": {"overlap": "3s"},
+                    // No delivery to confirm: the overlap alone holds the old secret (rotation mechanics only).
+                    "delivery": {"acknowledgement": "NotRequired"},
                 }
             }))?;
             api.create(&PostParams::default(), &obj).await?;
