@@ -26,8 +26,9 @@ pub struct DeliverySpec {
     pub nocobase: Option<NocoBaseDelivery>,
 
     /// Whether a person must confirm each new client secret (annotation entramail.io/acknowledged-key-id=<keyId>)
-    /// before the previous one is revoked. Auto (default): required unless nocobase delivery is configured,
-    /// because then nothing else can tell that the email manager has the new secret. Required, NotRequired.
+    /// before the previous one is revoked. Auto (default): required unless nocobase.record is configured, the only
+    /// automatic way into the email manager's settings (it reads neither the Secret nor NocoBase variables).
+    /// Required, NotRequired.
     #[serde(default)]
     pub acknowledgement: Acknowledgement,
 }
@@ -35,7 +36,7 @@ pub struct DeliverySpec {
 /// Whether a person's acknowledgement gates revocation.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum Acknowledgement {
-    /// Required unless spec.delivery.nocobase is set.
+    /// Required unless spec.delivery.nocobase.record is set.
     #[default]
     Auto,
     /// Always required, also with NocoBase API delivery.
@@ -50,7 +51,7 @@ impl DeliverySpec {
         match self.acknowledgement {
             Acknowledgement::Required => true,
             Acknowledgement::NotRequired => false,
-            Acknowledgement::Auto => self.nocobase.is_none(),
+            Acknowledgement::Auto => self.nocobase.as_ref().is_none_or(|n| n.record.is_none()),
         }
     }
 }
@@ -193,5 +194,37 @@ pub struct DeliveryStatus {
 impl DeliveryStatus {
     pub fn is_empty(&self) -> bool {
         self.variables_key_id.is_none() && self.record_key_id.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(v: serde_json::Value) -> DeliverySpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn only_a_record_target_or_an_explicit_choice_spares_the_acknowledgement() {
+        let nb = |target: serde_json::Value| {
+            let mut n = json!({"url": "http://nb.nb.svc:13000", "apiKeySecretRef": {"name": "k", "key": "k"}});
+            n.as_object_mut()
+                .unwrap()
+                .extend(target.as_object().unwrap().clone());
+            n
+        };
+        assert!(spec(json!({})).acknowledgement_required());
+        // Variables never reach the email manager: still a person.
+        assert!(spec(json!({"nocobase": nb(json!({"variables": {}}))})).acknowledgement_required());
+        let record = json!({"record": {"collection": "mailSettings", "filterByTk": "1",
+                                        "fields": {"clientSecret": "clientSecret"}}});
+        assert!(!spec(json!({"nocobase": nb(record.clone())})).acknowledgement_required());
+        assert!(
+            spec(json!({"nocobase": nb(record), "acknowledgement": "Required"}))
+                .acknowledgement_required()
+        );
+        assert!(!spec(json!({"acknowledgement": "NotRequired"})).acknowledgement_required());
     }
 }
