@@ -1,5 +1,5 @@
 //! Microsoft Graph delegated permissions the NocoBase mail integration needs.
-//! Single source of truth for names and GUIDs (see DESIGN.md).
+//! Single source of truth for names and GUIDs (sources: docs/entra.md "Delegated permissions").
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

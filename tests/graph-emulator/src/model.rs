@@ -9,7 +9,7 @@ pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 /// Microsoft's own tenant, owner of first-party apps such as Graph.
 pub const MICROSOFT_TENANT_ID: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
 
-/// Delegated scopes of Microsoft Graph the emulator knows (value, id), from DESIGN.md.
+/// Delegated scopes of Microsoft Graph the emulator knows (value, id), as in docs/entra.md "Delegated permissions".
 pub const GRAPH_SCOPES: &[(&str, &str)] = &[
     ("email", "64a6cdd6-aab1-4aaf-94b8-3cc8405e90d0"),
     ("offline_access", "7427e0e9-2fba-42fe-b0c0-848c9e6a8182"),
