@@ -2,7 +2,8 @@
 # Chart checks (run by `make chart`, and by `make test` on the real test control plane):
 #   1. build the pinned helm + trivy (tests/tools/build.sh; cached)
 #   2. helm lint --strict with default values and every tests/chart-values/*.yaml
-#   3. helm template each of those and assert what the manifests must say (tests/chart_checks.py)
+#   3. helm template each of those and assert what the manifests must say (tests/chart_checks.py); expand the
+#      PrometheusRule's annotations as Prometheus would (Go text/template with stand-ins for Prometheus' functions)
 #   4. values.schema.json negative tests: every tests/chart-values/invalid/*.yaml must make `helm template` fail
 #      with a schema error
 #   5. trivy config: 0 HIGH/CRITICAL misconfigurations in the chart (default values and every values file) and in
@@ -71,6 +72,99 @@ for c in "${cases[@]}"; do
   echo "rendered $c: $(grep -c '^kind:' "$work/$c.yaml") objects"
 done
 python3 "$here/chart_checks.py" "$work" "$namespace" "${cases[@]}"
+
+step "PrometheusRule annotations expand as Prometheus alert templates"
+# Prometheus expands each alert annotation as a Go text/template with $labels/$value defined and its own functions
+# (query, first, value, humanizeDuration, ...). This stdlib-only program does the same with stand-ins for those
+# functions, once with a query answer and once without, so a template error shows here instead of in Alertmanager.
+mkdir -p "$work/alert-templates"
+cat >"$work/alert-templates/main.go" <<'GO'
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/template"
+	"time"
+)
+
+type sample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+func main() {
+	defs := "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}"
+	data := map[string]any{
+		"Labels":         map[string]string{"namespace": "nocobase-prod", "name": "nocobase-mail", "reason": "GraphError"},
+		"ExternalLabels": map[string]string{},
+		"ExternalURL":    "http://prometheus.example",
+		"Value":          float64(3600),
+	}
+	failed := false
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<20)
+	for in.Scan() {
+		var a struct{ Alert, Key, Text string }
+		if err := json.Unmarshal(in.Bytes(), &a); err != nil {
+			panic(err)
+		}
+		for _, answer := range [][]sample{{{Labels: map[string]string{}, Value: 86400 * 5}}, {}} {
+			var queries []string
+			funcs := template.FuncMap{
+				"query": func(q string) ([]sample, error) { queries = append(queries, q); return answer, nil },
+				"first": func(v []sample) (sample, error) {
+					if len(v) == 0 {
+						return sample{}, fmt.Errorf("first() on an empty result")
+					}
+					return v[0], nil
+				},
+				"label":              func(l string, s sample) string { return s.Labels[l] },
+				"value":              func(s sample) float64 { return s.Value },
+				"humanize":           func(v any) (string, error) { return fmt.Sprint(v), nil },
+				"humanizeDuration":   func(v any) (string, error) { return fmt.Sprint(time.Duration(v.(float64)) * time.Second), nil },
+				"humanizeTimestamp":  func(v any) (string, error) { return time.Unix(int64(v.(float64)), 0).UTC().String(), nil },
+				"humanizePercentage": func(v any) (string, error) { return fmt.Sprint(v), nil },
+				"toUpper":            strings.ToUpper,
+				"toLower":            strings.ToLower,
+				"title":              strings.Title,
+			}
+			t, err := template.New(a.Alert).Option("missingkey=zero").Funcs(funcs).Parse(defs + a.Text)
+			var out strings.Builder
+			if err == nil {
+				err = t.Execute(&out, data)
+			}
+			if err != nil {
+				fmt.Printf("FAIL %s %s: %v\n", a.Alert, a.Key, err)
+				failed = true
+				continue
+			}
+			fmt.Printf("ok %s %s (query answers: %d): %s\n", a.Alert, a.Key, len(answer), out.String())
+			for _, q := range queries {
+				fmt.Printf("query %s %s\n", a.Alert, q)
+			}
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+GO
+templated=0
+for c in "${cases[@]}"; do
+  grep -q '^kind: PrometheusRule' "$work/$c.yaml" || continue
+  python3 "$here/chart_checks.py" --alert-templates "$work/$c.yaml" >"$work/alerts-$c.jsonl"
+  (cd "$work/alert-templates" && go run main.go) <"$work/alerts-$c.jsonl" >"$work/alerts-$c.out" 2>&1 \
+    || { cat "$work/alerts-$c.out" >&2; fail "alert annotation templates ($c)"; }
+  grep -qxF 'query EntramailDeliveryPending entramail_previous_credential_not_after_seconds{namespace="nocobase-prod",name="nocobase-mail"} - time()' \
+    "$work/alerts-$c.out" || { cat "$work/alerts-$c.out" >&2; fail "EntramailDeliveryPending does not query the previous secret's expiry ($c)"; }
+  echo "ok: $c: $(grep -c '^ok ' "$work/alerts-$c.out") annotation expansions (with and without query answers)"
+  templated=$((templated + 1))
+done
+[[ $templated -gt 0 ]] || fail "no values case renders the PrometheusRule"
 
 step "NOTES.txt examples"
 # helm template does not render NOTES.txt, and helm install needs a cluster whose version satisfies kubeVersion (the

@@ -8,12 +8,23 @@
   chart_checks.py --container-args FILE ADDR     print the operator's args, metrics bound to ADDR
   chart_checks.py --notes-manifests FILE NS      print the YAML examples in rendered NOTES (FILE: a ConfigMap
                                                  with data.notes), placeholders filled in, namespaced into NS
+  chart_checks.py --alert-templates FILE         print the PrometheusRule's alert annotations (JSON lines:
+                                                 alert, key, text) for the Prometheus template check in chart.sh
 """
+import json
 import sys
 
 import yaml
 
 REPO_IMAGE = "ghcr.io/entramail/entramail-operator"
+DEFAULT_ALLOWED_HOSTS = "--delivery-allowed-hosts=*.svc,*.svc.cluster.local"
+ALERTS = [
+    "EntramailCredentialExpiringSoon",
+    "EntramailIntegrationNotReady",
+    "EntramailRotationFailing",
+    "EntramailDeliveryPending",
+    "EntramailPreviousCredentialExpiringSoon",
+]
 RELEASE_FULLNAME = "entramail-entramail-operator"
 
 
@@ -69,6 +80,8 @@ def check_common(docs, ns, case):
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http-metrics"}, c["livenessProbe"]
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"}, c["readinessProbe"]
     assert f"--operator-namespace={ns}" in c["args"], c["args"]
+    # Exactly one allow-list for NocoBase API delivery, always explicit (the operator's default is not relied on).
+    assert len([a for a in c["args"] if a.startswith("--delivery-allowed-hosts=")]) == 1, c["args"]
     env = {e["name"]: e for e in c["env"]}
     assert env["RUST_LOG"]["value"], env
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace", env
@@ -121,6 +134,7 @@ def check_default(docs, ns):
     dep, c, env = check_common(docs, ns, "default")
     assert dep["spec"]["replicas"] == 1
     assert not [a for a in c["args"] if a.startswith("--watch-namespaces")], c["args"]
+    assert DEFAULT_ALLOWED_HOSTS in c["args"], c["args"]
     cr = one(docs, "ClusterRole", RELEASE_FULLNAME + "-integrations")
     integration_rules_ok(cr, restart_consumers=True)
     one(docs, "ClusterRoleBinding", RELEASE_FULLNAME + "-integrations")
@@ -138,6 +152,8 @@ def check_production(docs, ns):
     assert "--watch-namespaces=nocobase-prod,nocobase-staging" in c["args"], c["args"]
     assert c["image"] == REPO_IMAGE + ":0.1.0@sha256:" + "0123456789abcdef" * 4, c["image"]
     assert env["RUST_LOG"]["value"] == "info,entramail_operator=debug", env
+    allowed = "--delivery-allowed-hosts=nocobase.nocobase-prod.svc.cluster.local,*.nocobase-staging.svc,10.96.0.0/12"
+    assert allowed in c["args"], c["args"]
     assert pod["spec"]["terminationGracePeriodSeconds"] == 45
     # Namespace-restricted: no cluster-wide Secret/integration rights at all.
     assert not cluster_roles_granting(docs, "secrets"), cluster_roles_granting(docs, "secrets")
@@ -170,11 +186,26 @@ def check_production(docs, ns):
     for k, v in sm["spec"]["selector"]["matchLabels"].items():
         assert svc["metadata"]["labels"].get(k) == v, f"ServiceMonitor selector {k}={v} does not match the Service"
     rules = one(docs, "PrometheusRule", namespace=ns)["spec"]["groups"][0]["rules"]
+    assert [r["alert"] for r in rules] == ALERTS, [r["alert"] for r in rules]
     exprs = {r["alert"]: r["expr"] for r in rules}
+    fors = {r["alert"]: r.get("for") for r in rules}
     assert exprs["EntramailCredentialExpiringSoon"] == "entramail_credential_not_after_seconds - time() < 7 * 86400", exprs
     assert exprs["EntramailIntegrationNotReady"] == "entramail_integration_ready == 0", exprs
     assert exprs["EntramailRotationFailing"] == "increase(entramail_reconcile_errors_total[30m]) > 0", exprs
-    assert {r["alert"]: r.get("for") for r in rules}["EntramailIntegrationNotReady"] == "15m"
+    assert fors["EntramailIntegrationNotReady"] == "15m", fors
+    # Delivery: pending for longer than deliveryPendingFor (1h in production.yaml), and the previous secret (kept
+    # only while its successor is unconfirmed) expiring within previousCredentialExpiryDays (3 in production.yaml).
+    assert exprs["EntramailDeliveryPending"] == "entramail_delivery_pending == 1", exprs
+    assert fors["EntramailDeliveryPending"] == "1h", fors
+    assert exprs["EntramailPreviousCredentialExpiringSoon"] == (
+        "(entramail_previous_credential_not_after_seconds - time() < 3 * 86400)"
+        " and on (namespace, name) (entramail_delivery_pending == 1)"
+    ), exprs
+    pending = {r["alert"]: r for r in rules}["EntramailDeliveryPending"]["annotations"]["description"]
+    for needle in ("Delivered", "entramail.io/acknowledged-key-id=", "entramail_previous_credential_not_after_seconds"):
+        assert needle in pending, f"EntramailDeliveryPending description must mention {needle}: {pending}"
+    for r in rules:
+        assert r["labels"]["severity"] == "warning" and r["annotations"]["summary"], r
     # Network policy.
     np = one(docs, "NetworkPolicy", namespace=ns)
     assert np["spec"]["podSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
@@ -185,7 +216,12 @@ def check_production(docs, ns):
     (ing,) = np["spec"]["ingress"]
     assert ing["ports"] == [{"port": "http-metrics", "protocol": "TCP"}], ing
     assert ing["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "monitoring"
-    print("ok: production: per-namespace Roles, 2 replicas + PDB + spread, workload identity, monitoring, NetworkPolicy")
+    nocobase = [e for e in np["spec"]["egress"] if e.get("ports") == [{"port": 13000, "protocol": "TCP"}]]
+    assert nocobase and nocobase[0]["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "nocobase-prod"
+    }, np["spec"]["egress"]
+    print("ok: production: per-namespace Roles, 2 replicas + PDB + spread, workload identity, monitoring + delivery "
+          "alerts, NetworkPolicy with NocoBase egress, named delivery hosts")
 
 
 def check_managed_identity(docs, ns):
@@ -199,7 +235,9 @@ def check_managed_identity(docs, ns):
     assert imds and imds[0]["ports"] == [{"port": 80, "protocol": "TCP"}], np["spec"]["egress"]
     pdb = one(docs, "PodDisruptionBudget", namespace=ns)
     assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"], pdb["spec"]
-    print("ok: managed-identity: AZURE_CLIENT_ID, IMDS egress, no apps rights, PDB maxUnavailable")
+    # delivery.allowedHosts: [] = no NocoBase API delivery at all (the operator then allows no host).
+    assert "--delivery-allowed-hosts=" in c["args"], c["args"]
+    print("ok: managed-identity: AZURE_CLIENT_ID, IMDS egress, no apps rights, PDB maxUnavailable, no delivery hosts")
 
 
 PLACEHOLDERS = {
@@ -213,6 +251,10 @@ def notes_manifests(path, ns):
     (cm,) = load(path)
     notes = cm["data"]["notes"]
     assert "kubectl wait" in notes and "condition=Ready" in notes, "NOTES must tell users how to wait for Ready"
+    # NocoBase's email manager does not read the Secret: NOTES must say how the secret gets there and is confirmed.
+    for needle in ("Delivered", "ManualUpdateRequired", "entramail.io/acknowledged-key-id=", "spec.delivery.nocobase"):
+        assert needle in notes, f"NOTES must mention {needle}"
+    assert "delivery.allowedHosts" in notes, "NOTES must say which hosts NocoBase API delivery may call"
     docs, block = [], None
     for line in notes.splitlines():
         if block is None:
@@ -257,6 +299,11 @@ def main(argv):
         dep = one(load(argv[1]), "Deployment")
         for a in dep["spec"]["template"]["spec"]["containers"][0]["args"]:
             print(f"--metrics-bind-address={argv[2]}" if a.startswith("--metrics-bind-address=") else a)
+        return 0
+    if argv[0] == "--alert-templates":
+        for rule in one(load(argv[1]), "PrometheusRule")["spec"]["groups"][0]["rules"]:
+            for key, text in rule["annotations"].items():
+                print(json.dumps({"alert": rule["alert"], "key": key, "text": text}))
         return 0
     if argv[0] == "--notes-manifests":
         print(notes_manifests(argv[1], argv[2]))
