@@ -40,7 +40,8 @@ integration:
 chart:
 	@if [ -x tests/chart.sh ]; then tests/chart.sh; else echo "chart: tests/chart.sh not present, skipped"; fi
 
-## Local demo: control plane + Graph emulator + operator + examples, showing provisioning and rotation live.
+## Local demo: control plane + Graph emulator + a real NocoBase (installed into its cache on first use) + operator +
+## examples/demo/, showing provisioning, delivery into NocoBase, rotation and the acknowledgement path live.
 demo: testbed
 	$(TESTBED) tests/demo.sh
 
