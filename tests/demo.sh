@@ -367,7 +367,9 @@ for m in entramail_integration_ready entramail_delivery_pending entramail_creden
   [[ "$m" != *_seconds || "$v" == absent ]] || when=" ($(date -u -d "@${v%.*}" +%FT%TZ))"
   say "$m{namespace=\"$ns\",name=\"$cr\"} $v$when"
 done
-say "(no previous secret waiting: entramail_previous_credential_not_after_seconds has no series)"
+! metric_present entramail_previous_credential_not_after_seconds "$cr" ||
+  fail "a previous secret is still waiting for $cr"
+say "(no previous secret waiting, so entramail_previous_credential_not_after_seconds has no series)"
 [[ "$(metric entramail_delivery_pending "$cr")" == 0 ]] || fail "entramail_delivery_pending is not 0 for $cr"
 
 step "Deleting $cr: the finalizer deletes the app registration (deletionPolicy: Delete)"
