@@ -226,9 +226,13 @@ say "instance directory $nbdir; provisioning: collection mailSettings + one reco
 step "Building the operator and the Graph emulator ($profile)"
 build_flags=(--workspace --locked --bins)
 [[ "$profile" == release ]] && build_flags+=(--release)
-cargo build "${build_flags[@]}" 2>&1 | tail -n 1 | indent
+cargo build "${build_flags[@]}" >"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log" >&2; fail "cargo build"; }
+tail -n 1 "$work/build.log" | indent
 bin="${CARGO_TARGET_DIR:-$repo/target}/$profile"
 [[ -x "$bin/entramail-operator" && -x "$bin/graph-emulator" ]] || fail "binaries missing in $bin"
+# A CARGO_TARGET_DIR shared with another checkout can hold that checkout's binary; this demo needs NocoBase delivery.
+"$bin/entramail-operator" --help | grep -q -- --delivery-allowed-hosts ||
+  fail "$bin/entramail-operator has no --delivery-allowed-hosts: a stale binary (shared CARGO_TARGET_DIR?)"
 
 step "Starting the Microsoft Graph / Entra emulator (HTTPS, private CA)"
 emu_port="$(free_port)"
