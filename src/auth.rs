@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Mutex;
 use url::Url;
 
+use crate::api::WellKnownEndpoints;
+
 mod certificate;
 pub(crate) mod http;
 mod secret_text;
@@ -83,24 +85,32 @@ pub enum Cloud {
 }
 
 impl Cloud {
+    /// (authority host, Graph endpoint); a well-known cloud's come from the one table,
+    /// [`crate::api::WellKnownEndpoints`].
+    fn endpoints(&self) -> (Url, Url) {
+        let known = match self {
+            Self::AzurePublic => WellKnownEndpoints::AZURE_PUBLIC,
+            Self::AzureUSGovernment => WellKnownEndpoints::AZURE_US_GOVERNMENT,
+            Self::AzureChina => WellKnownEndpoints::AZURE_CHINA,
+            Self::Custom {
+                authority_host,
+                graph_endpoint,
+            } => return (authority_host.clone(), graph_endpoint.clone()),
+        };
+        (
+            fixed_url(known.authority_host),
+            fixed_url(known.graph_endpoint),
+        )
+    }
+
     /// Entra ID authority host, e.g. `https://login.microsoftonline.com/`.
     pub fn authority_host(&self) -> Url {
-        match self {
-            Self::AzurePublic => fixed_url("https://login.microsoftonline.com/"),
-            Self::AzureUSGovernment => fixed_url("https://login.microsoftonline.us/"),
-            Self::AzureChina => fixed_url("https://login.chinacloudapi.cn/"),
-            Self::Custom { authority_host, .. } => authority_host.clone(),
-        }
+        self.endpoints().0
     }
 
     /// Graph endpoint without the API version, e.g. `https://graph.microsoft.com/`.
     pub fn graph_endpoint(&self) -> Url {
-        match self {
-            Self::AzurePublic => fixed_url("https://graph.microsoft.com/"),
-            Self::AzureUSGovernment => fixed_url("https://graph.microsoft.us/"),
-            Self::AzureChina => fixed_url("https://microsoftgraph.chinacloudapi.cn/"),
-            Self::Custom { graph_endpoint, .. } => graph_endpoint.clone(),
-        }
+        self.endpoints().1
     }
 
     /// Graph v1.0 base URL for [`crate::graph::GraphConfig::graph_base`], e.g. `https://graph.microsoft.com/v1.0`.
@@ -135,7 +145,7 @@ impl Cloud {
     }
 }
 
-/// Parses one of the compile-time constant URLs above.
+/// Parses one of the compile-time constant URLs of [`WellKnownEndpoints`].
 fn fixed_url(text: &'static str) -> Url {
     match Url::parse(text) {
         Ok(url) => url,

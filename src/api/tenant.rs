@@ -125,27 +125,41 @@ pub struct CloudEndpoints {
     pub graph_endpoint: String,
 }
 
+/// Endpoints of a well-known Microsoft cloud, without a trailing slash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WellKnownEndpoints {
+    pub authority_host: &'static str,
+    pub graph_endpoint: &'static str,
+}
+
+/// The one table of Microsoft cloud endpoints: [`Cloud::well_known_endpoints`] and `auth::Cloud` both read it.
+impl WellKnownEndpoints {
+    pub const AZURE_PUBLIC: Self = Self {
+        authority_host: "https://login.microsoftonline.com",
+        graph_endpoint: "https://graph.microsoft.com",
+    };
+    pub const AZURE_US_GOVERNMENT: Self = Self {
+        authority_host: "https://login.microsoftonline.us",
+        graph_endpoint: "https://graph.microsoft.us",
+    };
+    pub const AZURE_CHINA: Self = Self {
+        authority_host: "https://login.chinacloudapi.cn",
+        graph_endpoint: "https://microsoftgraph.chinacloudapi.cn",
+    };
+}
+
 impl Cloud {
     /// Well-known endpoints; `None` for Custom.
     pub fn well_known_endpoints(self) -> Option<CloudEndpoints> {
-        let (authority, graph) = match self {
-            Cloud::AzurePublic => (
-                "https://login.microsoftonline.com",
-                "https://graph.microsoft.com",
-            ),
-            Cloud::AzureUsGovernment => (
-                "https://login.microsoftonline.us",
-                "https://graph.microsoft.us",
-            ),
-            Cloud::AzureChina => (
-                "https://login.chinacloudapi.cn",
-                "https://microsoftgraph.chinacloudapi.cn",
-            ),
+        let known = match self {
+            Cloud::AzurePublic => WellKnownEndpoints::AZURE_PUBLIC,
+            Cloud::AzureUsGovernment => WellKnownEndpoints::AZURE_US_GOVERNMENT,
+            Cloud::AzureChina => WellKnownEndpoints::AZURE_CHINA,
             Cloud::Custom => return None,
         };
         Some(CloudEndpoints {
-            authority_host: authority.into(),
-            graph_endpoint: graph.into(),
+            authority_host: known.authority_host.into(),
+            graph_endpoint: known.graph_endpoint.into(),
         })
     }
 }
