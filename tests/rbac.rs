@@ -119,7 +119,7 @@ fn render_rbac(helm: &Path, opns: &str, watch: Option<&str>) -> Vec<Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).expect("helm output is UTF-8");
-    let objs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+    let objs: Vec<Value> = serde_norway::Deserializer::from_str(&text)
         .map(|doc| Value::deserialize(doc).expect("parse rendered YAML"))
         .filter(|v| RBAC_KINDS.contains(&v["kind"].as_str().unwrap_or_default()))
         .collect();
@@ -183,7 +183,7 @@ async fn sa_kubeconfig(client: &Client, ns: &str, sa: &str, dir: &Path) -> PathB
     });
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("kubeconfig");
-    std::fs::write(&path, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
+    std::fs::write(&path, serde_norway::to_string(&kubeconfig).unwrap()).unwrap();
     path
 }
 

@@ -31,7 +31,7 @@ pub enum BenchError {
     #[error("JSON/YAML: {0}")]
     Json(#[from] serde_json::Error),
     #[error("YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_norway::Error),
     #[error("emulator: {0}")]
     Emulator(#[from] graph_emulator::EmulatorError),
     #[error("I/O: {0}")]
@@ -125,7 +125,7 @@ pub async fn apply_crds(client: &Client) -> Result<(), BenchError> {
         if path.extension().is_none_or(|x| x != "yaml") {
             continue;
         }
-        let crd: CustomResourceDefinition = serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
+        let crd: CustomResourceDefinition = serde_norway::from_str(&std::fs::read_to_string(&path)?)?;
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.patch(
             &name,

@@ -60,7 +60,7 @@ pub fn read_crds(dir: &Path) -> Vec<CustomResourceDefinition> {
         .iter()
         .map(|p| {
             let text = std::fs::read_to_string(p).expect("read crd");
-            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", p.display()))
+            serde_norway::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", p.display()))
         })
         .collect()
 }
