@@ -21,7 +21,10 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
 
 /// The YAML document written to disk, header included.
 pub fn render_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_norway::Error> {
-    Ok(format!("{GENERATED_HEADER}{}", serde_norway::to_string(crd)?))
+    Ok(format!(
+        "{GENERATED_HEADER}{}",
+        serde_norway::to_string(crd)?
+    ))
 }
 
 #[cfg(test)]
