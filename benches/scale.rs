@@ -18,6 +18,9 @@
 // Not a sibling file: every benches/*.rs would become a bench target of its own.
 #[path = "scale/support.rs"]
 mod scale_support;
+// The operator-process fixture the integration tests use.
+#[path = "../tests/support/process.rs"]
+mod process;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},

@@ -635,24 +635,20 @@ async fn nocobase_request_log_holds_pushed_record_values_in_plain_text() {
         .await
         .unwrap();
     let logs = nb.dir().join("storage/logs/main");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let found = std::fs::read_dir(&logs)
-            .unwrap()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().starts_with("request_"))
-            .any(|e| {
-                std::fs::read_to_string(e.path())
-                    .unwrap_or_default()
-                    .contains(v.client_secret.expose())
-            });
-        if found {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the pushed secret is not in NocoBase's request log"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    support::eventually(
+        "the pushed secret in NocoBase's request log",
+        std::time::Duration::from_secs(10),
+        || {
+            std::fs::read_dir(&logs)
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("request_"))
+                .any(|e| {
+                    std::fs::read_to_string(e.path())
+                        .unwrap_or_default()
+                        .contains(v.client_secret.expose())
+                })
+        },
+    )
+    .await;
 }

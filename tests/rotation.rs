@@ -17,6 +17,7 @@ use kube::{
 };
 use operator::{Fx, TENANT_ID, data};
 use serde_json::json;
+use support::eventually;
 
 fn key_of(o: &NocoBaseMailIntegration) -> Option<String> {
     o.status
@@ -28,14 +29,6 @@ fn key_of(o: &NocoBaseMailIntegration) -> Option<String> {
 
 fn app_id(o: &NocoBaseMailIntegration) -> String {
     o.status.as_ref().unwrap().app_id.clone().unwrap()
-}
-
-async fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn create_consumer(fx: &Fx, name: &str) {
@@ -150,7 +143,7 @@ async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
     // The rollout finishes (what the deployment controller would write): now the old credential goes, and the
     // Secret drops the previous slot first.
     operator::mark_rolled_out(&fx.client, &fx.ns, "nocobase").await;
-    wait_until("old key revoked", Duration::from_secs(20), || {
+    eventually("old key revoked", Duration::from_secs(20), || {
         !fx.live_keys(&app).contains(&k1)
     })
     .await;
@@ -200,7 +193,7 @@ async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one()
         cr.status.as_ref().unwrap().last_rotation_trigger.as_deref(),
         Some("now-1")
     );
-    wait_until("k1 revoked after overlap", Duration::from_secs(20), || {
+    eventually("k1 revoked after overlap", Duration::from_secs(20), || {
         !fx.live_keys(&app).contains(&k1)
     })
     .await;
@@ -221,7 +214,7 @@ async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one()
     let k3 = key_of(&cr).unwrap();
     let s = fx.secret("mail-entra").await.unwrap();
     assert!(fx.h.is_secret_valid(TENANT_ID, &app, &data(&s, "clientSecret").unwrap()));
-    wait_until("k2 revoked after overlap", Duration::from_secs(20), || {
+    eventually("k2 revoked after overlap", Duration::from_secs(20), || {
         !fx.live_keys(&app).contains(&k2)
     })
     .await;
@@ -283,7 +276,7 @@ async fn orphan_from_a_crash_is_revoked_foreign_credentials_are_not() {
 
     fx.start_operator();
     let orphan_key = orphan.credential.key_id.clone();
-    wait_until("orphan revoked", Duration::from_secs(30), || {
+    eventually("orphan revoked", Duration::from_secs(30), || {
         !fx.live_keys(&app).contains(&orphan_key)
     })
     .await;

@@ -377,18 +377,6 @@ pub fn app_id_of(o: &NocoBaseMailIntegration) -> String {
         .expect("status.appId")
 }
 
-/// Polls a synchronous predicate (e.g. on the emulator's state) until it holds, or panics after `timeout`.
-pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Whether the condition `type_` has this status and reason.
 pub fn has_condition(o: &NocoBaseMailIntegration, type_: &str, status: &str, reason: &str) -> bool {
     condition(o, type_).is_some_and(|c| c.0 == status && c.1 == reason)
