@@ -160,12 +160,17 @@ async fn scripted(answers: Vec<(u16, String)>) -> Scripted {
         axum::serve(listener, app).await.ok();
     });
     Scripted {
-        cloud: Cloud::Custom {
-            authority_host: base.clone(),
-            graph_endpoint: base,
-        },
+        cloud: loopback_cloud(base),
         seen,
         task,
+    }
+}
+
+/// Authority and Graph both at `base`.
+fn loopback_cloud(base: Url) -> Cloud {
+    Cloud::Custom {
+        authority_host: base.clone(),
+        graph_endpoint: base,
     }
 }
 
@@ -180,6 +185,34 @@ fn fast(max_wait_ms: u64) -> VerifyOptions {
 
 const SECRET: &str = "Abc~s3cr3t-value";
 
+/// Verifies [`SECRET`] of `client_id` in `tenant`, waiting at most `max_wait_ms` for replication.
+async fn verify(
+    cloud: &Cloud,
+    tenant: &str,
+    client_id: &str,
+    max_wait_ms: u64,
+) -> Result<u32, VerifyError> {
+    verify_client_secret(
+        tenant,
+        cloud,
+        client_id,
+        &SecretText::new(SECRET),
+        None,
+        &fast(max_wait_ms),
+    )
+    .await
+}
+
+/// Entra's answer while a new secret has not replicated yet.
+fn secret_lag() -> (u16, String) {
+    aad_error(
+        401,
+        "invalid_client",
+        7_000_215,
+        "Invalid client secret provided.",
+    )
+}
+
 #[tokio::test]
 async fn retries_replication_lag_then_succeeds() {
     let server = scripted(vec![
@@ -189,25 +222,13 @@ async fn retries_replication_lag_then_succeeds() {
             700_016,
             "Application not found.",
         ),
-        aad_error(
-            401,
-            "invalid_client",
-            7_000_215,
-            "Invalid client secret provided.",
-        ),
+        secret_lag(),
         (200, r#"{"access_token":"tok","expires_in":3599}"#.into()),
     ])
     .await;
-    let attempts = verify_client_secret(
-        "tenant-1",
-        &server.cloud,
-        "app-1",
-        &SecretText::new(SECRET),
-        None,
-        &fast(5_000),
-    )
-    .await
-    .unwrap();
+    let attempts = verify(&server.cloud, "tenant-1", "app-1", 5_000)
+        .await
+        .unwrap();
     assert_eq!(attempts, 3);
     let seen = server.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3);
@@ -232,16 +253,7 @@ async fn final_refusal_is_not_retried_and_never_shows_the_secret() {
         &format!("Application is disabled. (echo {SECRET})"),
     )])
     .await;
-    let err = verify_client_secret(
-        "t",
-        &server.cloud,
-        "app",
-        &SecretText::new(SECRET),
-        None,
-        &fast(5_000),
-    )
-    .await
-    .unwrap_err();
+    let err = verify(&server.cloud, "t", "app", 5_000).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -264,24 +276,10 @@ async fn final_refusal_is_not_retried_and_never_shows_the_secret() {
 
 #[tokio::test]
 async fn lag_that_outlasts_the_bound_is_not_yet_valid() {
-    let lag = aad_error(
-        401,
-        "invalid_client",
-        7_000_215,
-        "Invalid client secret provided.",
-    );
+    let lag = secret_lag();
     let server = scripted(vec![lag; 100]).await;
     let started = Instant::now();
-    let err = verify_client_secret(
-        "t",
-        &server.cloud,
-        "app",
-        &SecretText::new(SECRET),
-        None,
-        &fast(200),
-    )
-    .await
-    .unwrap_err();
+    let err = verify(&server.cloud, "t", "app", 200).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2));
     match &err {
         VerifyError::NotYetValid {
@@ -303,21 +301,8 @@ async fn unreachable_endpoint_is_a_transport_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let base = Url::parse(&format!("http://{addr}/")).unwrap();
-    let cloud = Cloud::Custom {
-        authority_host: base.clone(),
-        graph_endpoint: base,
-    };
-    let err = verify_client_secret(
-        "t",
-        &cloud,
-        "app",
-        &SecretText::new(SECRET),
-        None,
-        &fast(100),
-    )
-    .await
-    .unwrap_err();
+    let cloud = loopback_cloud(Url::parse(&format!("http://{addr}/")).unwrap());
+    let err = verify(&cloud, "t", "app", 100).await.unwrap_err();
     assert!(matches!(err, VerifyError::Transport { .. }), "{err:?}");
     assert!(err.attempts() >= 1);
     assert!(!err.to_string().contains(SECRET));
@@ -331,15 +316,6 @@ async fn server_errors_are_retried_with_retry_after() {
         (200, r#"{"access_token":"tok"}"#.into()),
     ])
     .await;
-    let attempts = verify_client_secret(
-        "t",
-        &server.cloud,
-        "app",
-        &SecretText::new(SECRET),
-        None,
-        &fast(5_000),
-    )
-    .await
-    .unwrap();
+    let attempts = verify(&server.cloud, "t", "app", 5_000).await.unwrap();
     assert_eq!(attempts, 3);
 }

@@ -1,5 +1,6 @@
 use crate::graph::RetryPolicy;
-use crate::graph::test_server::{Step, fast_retry, serve};
+use crate::graph::test_server::{Server, Step, fast_retry, serve};
+use crate::graph::{GraphError, NewPassword};
 use chrono::{TimeDelta, Utc};
 use reqwest::Method;
 use serde_json::json;
@@ -21,25 +22,30 @@ fn app_with_keys(keys: &[&str]) -> serde_json::Value {
     json!({"id": "o1", "appId": "a1", "passwordCredentials": creds})
 }
 
-#[tokio::test]
-async fn add_password_is_not_resent_after_a_server_error() {
-    let server = serve(
-        vec![Step::error(
-            Method::POST,
-            ADD,
-            503,
-            "ServiceUnavailable",
-            "try later",
-        )],
-        fast_retry(),
-        Duration::from_secs(5),
-    )
-    .await;
-    let err = server
+/// A scripted Graph with the fast retry policy and a 5s request timeout.
+async fn graph(steps: Vec<Step>) -> Server {
+    serve(steps, fast_retry(), Duration::from_secs(5)).await
+}
+
+/// addPassword on application o1, valid for 30 days.
+async fn mint(server: &Server) -> Result<NewPassword, GraphError> {
+    server
         .client
         .add_password("o1", "entramail:uid:1", Utc::now() + TimeDelta::days(30))
         .await
-        .unwrap_err();
+}
+
+#[tokio::test]
+async fn add_password_is_not_resent_after_a_server_error() {
+    let server = graph(vec![Step::error(
+        Method::POST,
+        ADD,
+        503,
+        "ServiceUnavailable",
+        "try later",
+    )])
+    .await;
+    let err = mint(&server).await.unwrap_err();
     assert!(err.is_ambiguous(), "{err}");
     assert_eq!(err.status(), Some(503));
     assert_eq!(
@@ -58,11 +64,7 @@ async fn add_password_is_not_resent_after_a_timeout() {
         Duration::from_millis(300),
     )
     .await;
-    let err = server
-        .client
-        .add_password("o1", "entramail:uid:1", Utc::now() + TimeDelta::days(30))
-        .await
-        .unwrap_err();
+    let err = mint(&server).await.unwrap_err();
     assert!(err.is_ambiguous(), "{err}");
     assert_eq!(err.reason(), "GraphUnreachable");
     assert_eq!(server.seen().len(), 1);
@@ -71,28 +73,20 @@ async fn add_password_is_not_resent_after_a_timeout() {
 
 #[tokio::test]
 async fn add_password_still_retries_what_graph_did_not_process() {
-    let server = serve(
-        vec![
-            Step::error(Method::POST, ADD, 429, "TooManyRequests", "slow down")
-                .header("Retry-After", "0.05"),
-            Step::error(
-                Method::POST,
-                ADD,
-                404,
-                "Request_ResourceNotFound",
-                "not yet",
-            ),
-            Step::new(Method::POST, ADD, 200, minted()),
-        ],
-        fast_retry(),
-        Duration::from_secs(5),
-    )
+    let server = graph(vec![
+        Step::error(Method::POST, ADD, 429, "TooManyRequests", "slow down")
+            .header("Retry-After", "0.05"),
+        Step::error(
+            Method::POST,
+            ADD,
+            404,
+            "Request_ResourceNotFound",
+            "not yet",
+        ),
+        Step::new(Method::POST, ADD, 200, minted()),
+    ])
     .await;
-    let np = server
-        .client
-        .add_password("o1", "entramail:uid:1", Utc::now() + TimeDelta::days(30))
-        .await
-        .unwrap();
+    let np = mint(&server).await.unwrap();
     assert_eq!(np.credential.key_id, KEY);
     assert_eq!(np.secret_text.expose(), "Abc~very-secret");
     server.assert_done();
@@ -100,11 +94,12 @@ async fn add_password_still_retries_what_graph_did_not_process() {
 
 #[tokio::test]
 async fn add_password_success_without_secret_is_ambiguous() {
-    let server = serve(
-        vec![Step::new(Method::POST, ADD, 200, json!({"keyId": KEY}))],
-        fast_retry(),
-        Duration::from_secs(5),
-    )
+    let server = graph(vec![Step::new(
+        Method::POST,
+        ADD,
+        200,
+        json!({"keyId": KEY}),
+    )])
     .await;
     let err = server
         .client
@@ -130,19 +125,15 @@ async fn remove_password_of_a_gone_key_is_success_whatever_graph_says() {
             "No password credential found with keyId.",
         ),
     ] {
-        let server = serve(
-            vec![
-                Step::error(Method::POST, REMOVE, status, code, message),
-                Step::new(
-                    Method::GET,
-                    "/applications/o1",
-                    200,
-                    app_with_keys(&["other-key"]),
-                ),
-            ],
-            fast_retry(),
-            Duration::from_secs(5),
-        )
+        let server = graph(vec![
+            Step::error(Method::POST, REMOVE, status, code, message),
+            Step::new(
+                Method::GET,
+                "/applications/o1",
+                200,
+                app_with_keys(&["other-key"]),
+            ),
+        ])
         .await;
         server.client.remove_password("o1", KEY).await.unwrap();
         server.assert_done();
@@ -151,26 +142,22 @@ async fn remove_password_of_a_gone_key_is_success_whatever_graph_says() {
 
 #[tokio::test]
 async fn remove_password_when_the_application_is_gone_is_success() {
-    let server = serve(
-        vec![
-            Step::error(
-                Method::POST,
-                REMOVE,
-                404,
-                "Request_ResourceNotFound",
-                "gone",
-            ),
-            Step::error(
-                Method::GET,
-                "/applications/o1",
-                404,
-                "Request_ResourceNotFound",
-                "gone",
-            ),
-        ],
-        fast_retry(),
-        Duration::from_secs(5),
-    )
+    let server = graph(vec![
+        Step::error(
+            Method::POST,
+            REMOVE,
+            404,
+            "Request_ResourceNotFound",
+            "gone",
+        ),
+        Step::error(
+            Method::GET,
+            "/applications/o1",
+            404,
+            "Request_ResourceNotFound",
+            "gone",
+        ),
+    ])
     .await;
     server.client.remove_password("o1", KEY).await.unwrap();
     server.assert_done();
@@ -178,26 +165,22 @@ async fn remove_password_when_the_application_is_gone_is_success() {
 
 #[tokio::test]
 async fn remove_password_fails_while_the_key_is_still_there() {
-    let server = serve(
-        vec![
-            Step::error(
-                Method::POST,
-                REMOVE,
-                400,
-                "Request_BadRequest",
-                "No password credential found with keyId.",
-            ),
-            // Case differs: GUIDs compare case-insensitively.
-            Step::new(
-                Method::GET,
-                "/applications/o1",
-                200,
-                app_with_keys(&[&KEY.to_uppercase()]),
-            ),
-        ],
-        fast_retry(),
-        Duration::from_secs(5),
-    )
+    let server = graph(vec![
+        Step::error(
+            Method::POST,
+            REMOVE,
+            400,
+            "Request_BadRequest",
+            "No password credential found with keyId.",
+        ),
+        // Case differs: GUIDs compare case-insensitively.
+        Step::new(
+            Method::GET,
+            "/applications/o1",
+            200,
+            app_with_keys(&[&KEY.to_uppercase()]),
+        ),
+    ])
     .await;
     let err = server.client.remove_password("o1", KEY).await.unwrap_err();
     assert_eq!(err.status(), Some(400));
