@@ -37,7 +37,7 @@ use kube::{
     core::GroupVersionKind,
     discovery::{self, Scope},
 };
-use operator::{OP_CLIENT_ID, OP_SECRET, TENANT_ID, condition, data, is_ready};
+use operator::{OP_CLIENT_ID, OP_SECRET, TENANT_ID, condition, data, is_ready, key_of};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use support::process::OperatorProcess;
@@ -266,24 +266,6 @@ async fn create_tenant(client: &Client, name: &str, emu: &Emulator, allowed: Opt
         .unwrap();
 }
 
-async fn create_deployment(client: &Client, ns: &str, name: &str) -> Deployment {
-    let d: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "nocobase", "image": "nocobase/nocobase"}]}}
-        }
-    }))
-    .unwrap();
-    Api::<Deployment>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &d)
-        .await
-        .unwrap()
-}
-
 fn integration(name: &str, tenant: &str, spec: Value) -> NocoBaseMailIntegration {
     let mut spec = spec;
     spec["tenantRef"] = json!({"name": tenant});
@@ -321,17 +303,6 @@ where
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn key_of(o: &NocoBaseMailIntegration) -> Option<String> {
-    Some(
-        o.status
-            .as_ref()?
-            .current_credential
-            .as_ref()?
-            .key_id
-            .clone(),
-    )
 }
 
 /// Records every secret text the Secret ever holds (polled), so the scan knows what must never leak.
@@ -472,8 +443,8 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
     .await;
 
     // Same-named consumer workloads in the CR's namespace and in another one.
-    create_deployment(&admin, &appns, "nocobase").await;
-    let other_dep = create_deployment(&admin, &otherns, "nocobase").await;
+    operator::create_deployment(&admin, &appns, "nocobase").await;
+    let other_dep = operator::create_deployment(&admin, &otherns, "nocobase").await;
 
     let mut op = spawn_operator(&kubeconfig, &opns, watch, &format!("pod-{opns}"));
     op.wait_log("acquired leadership", Duration::from_secs(30))
