@@ -18,6 +18,9 @@
 // Not a sibling file: every benches/*.rs would become a bench target of its own.
 #[path = "scale/support.rs"]
 mod scale_support;
+// The operator-process fixture the integration tests use.
+#[path = "../tests/support/process.rs"]
+mod process;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -171,7 +174,7 @@ async fn run_size(
                     "application": {"nocobaseOrigin": format!("https://{name}.example.com")},
                     "secret": {"lifetime": "4320h"},
                     "rotation": {"overlap": "3s"},
-                    // No delivery to confirm: the overlap alone holds the old secret (rotation mechanics only).
+                    // Nothing delivers to NocoBase here: the old credential goes after the overlap alone.
                     "delivery": {"acknowledgement": "NotRequired"},
                 }
             }))?;

@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Mutex;
 use url::Url;
 
+use crate::api::WellKnownEndpoints;
+
 mod certificate;
 pub(crate) mod http;
 mod secret_text;
@@ -83,24 +85,32 @@ pub enum Cloud {
 }
 
 impl Cloud {
+    /// (authority host, Graph endpoint); a well-known cloud's come from the one table,
+    /// [`crate::api::WellKnownEndpoints`].
+    fn endpoints(&self) -> (Url, Url) {
+        let known = match self {
+            Self::AzurePublic => WellKnownEndpoints::AZURE_PUBLIC,
+            Self::AzureUSGovernment => WellKnownEndpoints::AZURE_US_GOVERNMENT,
+            Self::AzureChina => WellKnownEndpoints::AZURE_CHINA,
+            Self::Custom {
+                authority_host,
+                graph_endpoint,
+            } => return (authority_host.clone(), graph_endpoint.clone()),
+        };
+        (
+            fixed_url(known.authority_host),
+            fixed_url(known.graph_endpoint),
+        )
+    }
+
     /// Entra ID authority host, e.g. `https://login.microsoftonline.com/`.
     pub fn authority_host(&self) -> Url {
-        match self {
-            Self::AzurePublic => fixed_url("https://login.microsoftonline.com/"),
-            Self::AzureUSGovernment => fixed_url("https://login.microsoftonline.us/"),
-            Self::AzureChina => fixed_url("https://login.chinacloudapi.cn/"),
-            Self::Custom { authority_host, .. } => authority_host.clone(),
-        }
+        self.endpoints().0
     }
 
     /// Graph endpoint without the API version, e.g. `https://graph.microsoft.com/`.
     pub fn graph_endpoint(&self) -> Url {
-        match self {
-            Self::AzurePublic => fixed_url("https://graph.microsoft.com/"),
-            Self::AzureUSGovernment => fixed_url("https://graph.microsoft.us/"),
-            Self::AzureChina => fixed_url("https://microsoftgraph.chinacloudapi.cn/"),
-            Self::Custom { graph_endpoint, .. } => graph_endpoint.clone(),
-        }
+        self.endpoints().1
     }
 
     /// Graph v1.0 base URL for [`crate::graph::GraphConfig::graph_base`], e.g. `https://graph.microsoft.com/v1.0`.
@@ -135,7 +145,7 @@ impl Cloud {
     }
 }
 
-/// Parses one of the compile-time constant URLs above.
+/// Parses one of the compile-time constant URLs of [`WellKnownEndpoints`].
 fn fixed_url(text: &'static str) -> Url {
     match Url::parse(text) {
         Ok(url) => url,
@@ -355,84 +365,5 @@ impl TokenSource for StaticToken {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn well_known_clouds() {
-        let c = Cloud::AzurePublic;
-        assert_eq!(
-            c.authority_host().as_str(),
-            "https://login.microsoftonline.com/"
-        );
-        assert_eq!(c.graph_base().as_str(), "https://graph.microsoft.com/v1.0");
-        assert_eq!(c.graph_scope(), "https://graph.microsoft.com/.default");
-        assert_eq!(
-            Cloud::AzureUSGovernment.graph_scope(),
-            "https://graph.microsoft.us/.default"
-        );
-        assert_eq!(
-            Cloud::AzureChina.authority_host().as_str(),
-            "https://login.chinacloudapi.cn/"
-        );
-    }
-
-    #[test]
-    fn custom_cloud() {
-        let c = Cloud::Custom {
-            authority_host: Url::parse("https://127.0.0.1:8443").unwrap(),
-            graph_endpoint: Url::parse("https://127.0.0.1:8443/").unwrap(),
-        };
-        assert_eq!(c.graph_base().as_str(), "https://127.0.0.1:8443/v1.0");
-        assert_eq!(c.graph_scope(), "https://127.0.0.1:8443/.default");
-        match c.azure_configuration() {
-            CloudConfiguration::Custom(custom) => {
-                assert_eq!(custom.authority_host, "https://127.0.0.1:8443")
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    #[test]
-    fn certificate_auth_rejects_pkcs12_and_keyless_pem() {
-        let build = |material: &str| {
-            let method = AuthMethod::ClientCertificate {
-                client_id: "c".into(),
-                certificate_pem_or_pkcs12: SecretText::new(material),
-                password: None,
-            };
-            credential("tenant", &Cloud::AzurePublic, &method, None)
-                .err()
-                .map(|e| e.to_string())
-        };
-        // PKCS#12 is binary (here: its DER SEQUENCE start); the error names PEM as the supported format.
-        assert!(
-            matches!(build("0\u{82}\u{a}"), Some(m) if m.contains("PKCS#12") && m.contains("PEM"))
-        );
-        assert!(
-            matches!(build("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), Some(m) if m.contains("PRIVATE KEY"))
-        );
-    }
-
-    #[test]
-    fn auth_method_debug_redacts_secret() {
-        let m = AuthMethod::ClientSecret {
-            client_id: "c".into(),
-            secret: SecretText::new("s3cr3t"),
-        };
-        assert!(!format!("{m:?}").contains("s3cr3t"));
-    }
-
-    #[tokio::test]
-    async fn client_secret_credential_builds_for_custom_cloud() {
-        let cloud = Cloud::Custom {
-            authority_host: Url::parse("https://login.example.test").unwrap(),
-            graph_endpoint: Url::parse("https://graph.example.test").unwrap(),
-        };
-        let method = AuthMethod::ClientSecret {
-            client_id: "c".into(),
-            secret: SecretText::new("s"),
-        };
-        assert!(credential("tenant-1", &cloud, &method, None).is_ok());
-    }
-}
+#[path = "auth_tests.rs"]
+mod tests;

@@ -787,7 +787,7 @@ async fn examples_parse_and_pass_server_side_dry_run() {
     let mut kinds = Vec::new();
     for path in &paths {
         let text = std::fs::read_to_string(path).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
+        for doc in serde_norway::Deserializer::from_str(&text) {
             let raw: Value = Value::deserialize(doc).unwrap();
             let kind = raw["kind"].as_str().unwrap_or_default().to_owned();
             let where_ = format!("{} ({kind})", path.display());

@@ -12,7 +12,6 @@ mod support;
 
 use std::{
     path::PathBuf,
-    process::Stdio,
     sync::{
         Arc, Mutex as StdMutex,
         atomic::{AtomicU64, Ordering},
@@ -31,7 +30,8 @@ use kube::{
 };
 use operator::{Fx, TENANT_ID, TEST_LABEL, data, is_ready};
 use serde_json::json;
-use tokio::process::{Child, Command};
+use support::process::{self, OperatorProcess, free_port};
+use tokio::process::Command;
 
 const SECRET: &str = "mail-entra";
 const KEY_ID_ANNOTATION: &str = "entramail.io/key-id";
@@ -39,20 +39,16 @@ const KEY_ID_ANNOTATION: &str = "entramail.io/key-id";
 /// One crash test at a time: the apiserver restart and the CPU budget (2 cores) are shared.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The operator binary as a child process, restricted to the fixture's namespace and label.
-struct OperatorProcess {
-    child: Option<Child>,
+/// The operator binary, restarted after each SIGKILL, restricted to the fixture's namespace and label. Every run
+/// appends to the same log file.
+struct Operator {
+    process: Option<OperatorProcess>,
     args: Vec<String>,
     log: PathBuf,
     starts: u32,
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-impl OperatorProcess {
+impl Operator {
     fn new(fx: &Fx) -> Self {
         let dir = std::env::temp_dir().join(format!("entramail-crash-{}", fx.ns));
         std::fs::create_dir_all(&dir).unwrap();
@@ -65,8 +61,8 @@ impl OperatorProcess {
             format!("--watch-namespaces={}", fx.ns),
             format!("--label-selector={TEST_LABEL}={}", fx.ns),
         ];
-        let mut p = OperatorProcess {
-            child: None,
+        let mut p = Operator {
+            process: None,
             args,
             log: dir.join("operator.log"),
             starts: 0,
@@ -76,53 +72,35 @@ impl OperatorProcess {
     }
 
     fn start(&mut self) {
-        assert!(self.child.is_none(), "operator already running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_entramail-operator"))
-            .args(&self.args)
-            .arg(format!("--metrics-bind-address=127.0.0.1:{}", free_port()))
-            .env("KUBECONFIG", support::kubeconfig_path())
-            .env(
-                "RUST_LOG",
-                std::env::var("CRASH_OPERATOR_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
+        assert!(self.process.is_none(), "operator already running");
+        let metrics = format!("--metrics-bind-address=127.0.0.1:{}", free_port());
+        let log_level =
+            std::env::var("CRASH_OPERATOR_LOG").unwrap_or_else(|_| "info,kube=warn".into());
+        let cmd = process::command(
+            env!("CARGO_BIN_EXE_entramail-operator"),
+            self.args.iter().chain([&metrics]),
+            &[
+                ("KUBECONFIG", support::kubeconfig_path().into_os_string()),
+                ("RUST_LOG", log_level.into()),
+            ],
+        );
+        let process = OperatorProcess::from_command(cmd, Some(&self.log)).unwrap();
+        self.process = Some(process);
         self.starts += 1;
     }
 
     /// Panics (with the log tail) if the operator exited on its own: it must only ever die by our SIGKILL.
     fn assert_running(&mut self) {
-        let child = self.child.as_mut().expect("operator not started");
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "operator exited by itself ({status}); log tail:\n{}",
-                self.log_tail()
-            );
-        }
+        self.process
+            .as_mut()
+            .expect("operator not started")
+            .assert_running();
     }
 
     /// SIGKILL, no chance to clean up.
-    async fn kill9(&mut self) {
+    fn kill9(&mut self) {
         self.assert_running();
-        let mut child = self.child.take().expect("operator not started");
-        child.start_kill().unwrap();
-        let _ = child.wait().await;
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        self.process.take().expect("operator not started").kill9();
     }
 }
 
@@ -352,7 +330,7 @@ async fn add_foreign(fx: &Fx, app_object_id: &str) -> String {
 
 struct Setup {
     fx: Fx,
-    op: OperatorProcess,
+    op: Operator,
     inv: Invariant,
     /// Credentials somebody else added (none at Entra's limit of two).
     foreign: Vec<String>,
@@ -372,7 +350,7 @@ enum Audience {
 async fn setup(prefix: &str, audience: Audience) -> Setup {
     let mut fx = Fx::start(prefix).await;
     fx.stop_operator().await;
-    let op = OperatorProcess::new(&fx);
+    let op = Operator::new(&fx);
     let mut spec = json!({
         "application": {"nocobaseOrigin": "https://nocobase.example.com"},
         "secret": {"lifetime": "1h"},
@@ -406,7 +384,7 @@ async fn crash_loop(s: &mut Setup, kills: &[KillAt], converge_timeout: Duration)
         let trigger = format!("crash-{i}");
         s.fx.annotate("mail", ROTATE_ANNOTATION, &trigger).await;
         wait_kill_point(&s.fx, *at, before, key_before).await;
-        s.op.kill9().await;
+        s.op.kill9();
         // Sometimes come back at once, sometimes after the old process's work would have been observable.
         tokio::time::sleep(Duration::from_millis(50 * (i as u64 % 4))).await;
         s.op.start();

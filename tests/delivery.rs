@@ -11,9 +11,8 @@ use std::time::Duration;
 use entramail_operator::api::NocoBaseMailIntegration;
 use serde_json::{Value, json};
 
-use operator::{
-    Fx, TENANT_ID, app_id_of, condition, data, eventually, has_condition, is_ready, key_of,
-};
+use operator::{Fx, TENANT_ID, app_id_of, condition, data, has_condition, is_ready, key_of};
+use support::eventually;
 use support::nocobase::NocoBase;
 
 const API_KEY_SECRET: &str = "nocobase-api-key";

@@ -10,9 +10,8 @@ use std::time::Duration;
 use graph_emulator::{AfterCommitFailure, SpReplicationError};
 use serde_json::json;
 
-use operator::{
-    Fx, TENANT_ID, app_id_of, condition, data, eventually, has_condition, is_ready, key_of,
-};
+use operator::{Fx, TENANT_ID, app_id_of, condition, data, has_condition, is_ready, key_of};
+use support::eventually;
 
 fn count(fx: &Fx, key: &str) -> u64 {
     fx.h.counts().get(key).copied().unwrap_or(0)

@@ -3,11 +3,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{TimeDelta, Utc};
-use entramail_operator::auth::{self, AuthMethod, Cloud, SecretText};
+use entramail_operator::auth::{self, AuthMethod, Cloud, SecretText, TokenSource};
 use entramail_operator::graph::{
-    ApiApplication, ApplicationUpsert, GraphClient, GraphConfig, GraphMetrics,
-    MICROSOFT_GRAPH_APP_ID, RequiredResourceAccess, ResourceAccess, RetryPolicy, UpsertOutcome,
-    WebApplication,
+    ApiApplication, Application, ApplicationUpsert, GraphClient, GraphConfig, GraphMetrics,
+    MICROSOFT_GRAPH_APP_ID, NewPassword, RequiredResourceAccess, ResourceAccess, RetryPolicy,
+    UpsertOutcome, WebApplication,
 };
 use graph_emulator::{Emulator, EmulatorHandle};
 use std::sync::{Arc, Mutex};
@@ -60,24 +60,31 @@ fn fast_retry() -> RetryPolicy {
     }
 }
 
+/// A credential for `method` against the emulator's tenant, trusting the emulator's CA.
+fn credential(emu: &Emulator, method: AuthMethod) -> Arc<dyn TokenSource> {
+    auth::credential(TENANT, &cloud(emu), &method, Some(&emu.ca_pem())).unwrap()
+}
+
+/// Graph settings for the emulator with `credential`, trusting the emulator's CA.
+fn graph_config(emu: &Emulator, credential: Arc<dyn TokenSource>) -> GraphConfig {
+    let mut cfg = GraphConfig::new(Url::parse(&emu.graph_url()).unwrap(), credential);
+    cfg.extra_ca_pem = Some(emu.ca_pem());
+    cfg
+}
+
+fn operator_secret(secret: &str) -> AuthMethod {
+    AuthMethod::ClientSecret {
+        client_id: OPERATOR_CLIENT.into(),
+        secret: SecretText::new(secret),
+    }
+}
+
 async fn fixture_with(retry: RetryPolicy) -> Fixture {
     let emu = Emulator::start().await.unwrap();
     let handle = emu.handle();
     handle.register_client_secret(TENANT, OPERATOR_CLIENT, OPERATOR_SECRET);
-    let ca = emu.ca_pem();
-    let credential = auth::credential(
-        TENANT,
-        &cloud(&emu),
-        &AuthMethod::ClientSecret {
-            client_id: OPERATOR_CLIENT.into(),
-            secret: SecretText::new(OPERATOR_SECRET),
-        },
-        Some(&ca),
-    )
-    .unwrap();
     let metrics = Arc::new(Recorder::default());
-    let mut cfg = GraphConfig::new(Url::parse(&emu.graph_url()).unwrap(), credential);
-    cfg.extra_ca_pem = Some(ca);
+    let mut cfg = graph_config(&emu, credential(&emu, operator_secret(OPERATOR_SECRET)));
     cfg.retry = retry;
     cfg.metrics = Some(metrics.clone());
     let graph = GraphClient::new(cfg).unwrap();
@@ -86,6 +93,52 @@ async fn fixture_with(retry: RetryPolicy) -> Fixture {
         handle,
         graph,
         metrics,
+    }
+}
+
+impl Fixture {
+    /// Creates (or updates) the mail application `unique_name`, displayed as `display_name`.
+    async fn app(&self, unique_name: &str, display_name: &str) -> Application {
+        self.graph
+            .upsert_application(unique_name, &mail_app(display_name))
+            .await
+            .unwrap()
+            .into_application()
+    }
+
+    /// One request, so that the token is fetched and cached before what a test counts or times.
+    async fn warm_up(&self) {
+        self.graph
+            .get_application_by_unique_name("warm-up")
+            .await
+            .unwrap();
+    }
+
+    /// Adds a client secret valid for `days`.
+    async fn add_password(&self, app: &Application, days: i64) -> NewPassword {
+        self.graph
+            .add_password(&app.id, "entramail uid", Utc::now() + TimeDelta::days(days))
+            .await
+            .unwrap()
+    }
+
+    /// Checks `secret` of `client_id` against the token endpoint of `tenant`.
+    async fn verify(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        secret: &SecretText,
+        options: &auth::VerifyOptions,
+    ) -> Result<u32, auth::VerifyError> {
+        auth::verify_client_secret(
+            tenant,
+            &cloud(&self.emu),
+            client_id,
+            secret,
+            Some(&self.emu.ca_pem()),
+            options,
+        )
+        .await
     }
 }
 
@@ -235,25 +288,19 @@ async fn workload_identity_token_file() {
     let token_file = dir.join("token");
     std::fs::write(&token_file, jwt).unwrap();
 
-    let ca = emu.ca_pem();
-    let credential = auth::credential(
-        TENANT,
-        &cloud(&emu),
-        &AuthMethod::WorkloadIdentity {
+    let wi = credential(
+        &emu,
+        AuthMethod::WorkloadIdentity {
             client_id: "wi-client".into(),
             token_file: token_file.clone(),
         },
-        Some(&ca),
-    )
-    .unwrap();
-    let token = credential.token().await.unwrap();
+    );
+    let token = wi.token().await.unwrap();
     assert!(!token.token.is_empty());
     assert!(token.expires_on > Utc::now());
     assert!(!format!("{token:?}").contains(token.token.expose()));
 
-    let mut cfg = GraphConfig::new(Url::parse(&emu.graph_url()).unwrap(), credential);
-    cfg.extra_ca_pem = Some(ca);
-    let graph = GraphClient::new(cfg).unwrap();
+    let graph = GraphClient::new(graph_config(&emu, wi)).unwrap();
     assert!(
         graph
             .get_application_by_unique_name("x")
@@ -265,16 +312,13 @@ async fn workload_identity_token_file() {
     // An unregistered subject is refused with an auth error.
     emu.handle()
         .register_federated_client(TENANT, "other-client", "system:serviceaccount:x:y");
-    let bad = auth::credential(
-        TENANT,
-        &cloud(&emu),
-        &AuthMethod::WorkloadIdentity {
+    let bad = credential(
+        &emu,
+        AuthMethod::WorkloadIdentity {
             client_id: "other-client".into(),
             token_file,
         },
-        Some(&emu.ca_pem()),
-    )
-    .unwrap();
+    );
     assert!(bad.token().await.is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -284,20 +328,8 @@ async fn wrong_client_secret_is_an_auth_error() {
     let emu = Emulator::start().await.unwrap();
     emu.handle()
         .register_client_secret(TENANT, OPERATOR_CLIENT, OPERATOR_SECRET);
-    let ca = emu.ca_pem();
-    let credential = auth::credential(
-        TENANT,
-        &cloud(&emu),
-        &AuthMethod::ClientSecret {
-            client_id: OPERATOR_CLIENT.into(),
-            secret: SecretText::new("wrong-secret-xyz"),
-        },
-        Some(&ca),
-    )
-    .unwrap();
-    let mut cfg = GraphConfig::new(Url::parse(&emu.graph_url()).unwrap(), credential);
-    cfg.extra_ca_pem = Some(ca);
-    let graph = GraphClient::new(cfg).unwrap();
+    let wrong = credential(&emu, operator_secret("wrong-secret-xyz"));
+    let graph = GraphClient::new(graph_config(&emu, wrong)).unwrap();
     let err = graph.get_application("x").await.unwrap_err();
     assert_eq!(err.reason(), "AuthenticationFailed");
     assert!(!err.to_string().contains("wrong-secret-xyz"));
@@ -307,12 +339,7 @@ async fn wrong_client_secret_is_an_auth_error() {
 #[tokio::test]
 async fn add_and_remove_password() {
     let f = fixture().await;
-    let app = f
-        .graph
-        .upsert_application("entramail-p", &mail_app("Mail P"))
-        .await
-        .unwrap()
-        .into_application();
+    let app = f.app("entramail-p", "Mail P").await;
     let end = Utc::now() + TimeDelta::days(90);
     let new = f
         .graph
@@ -362,12 +389,7 @@ async fn add_and_remove_password() {
 #[tokio::test]
 async fn lifetime_policy_error_is_classified_and_not_retried() {
     let f = fixture().await;
-    let app = f
-        .graph
-        .upsert_application("entramail-l", &mail_app("Mail L"))
-        .await
-        .unwrap()
-        .into_application();
+    let app = f.app("entramail-l", "Mail L").await;
     f.handle
         .set_max_credential_lifetime(Some(Duration::from_secs(30 * 24 * 3600)));
     let before = count(&f.handle, "POST /applications/{id}/addPassword");
@@ -384,22 +406,14 @@ async fn lifetime_policy_error_is_classified_and_not_retried() {
         before + 1
     );
     // within policy works
-    f.graph
-        .add_password(&app.id, "entramail uid", Utc::now() + TimeDelta::days(20))
-        .await
-        .unwrap();
+    f.add_password(&app, 20).await;
 }
 
 #[tokio::test]
 async fn service_principal_and_consent_under_replication_lag_then_steady_state() {
     let f = fixture().await;
     f.handle.set_replication_lag(Duration::from_millis(1000));
-    let app = f
-        .graph
-        .upsert_application("entramail-s", &mail_app("Mail S"))
-        .await
-        .unwrap()
-        .into_application();
+    let app = f.app("entramail-s", "Mail S").await;
     let sp = f.graph.ensure_service_principal(&app.app_id).await.unwrap();
     assert_eq!(sp.app_id, app.app_id);
     let by_status = f.handle.counts_by_status();
@@ -472,10 +486,7 @@ async fn service_principal_and_consent_under_replication_lag_then_steady_state()
 #[tokio::test]
 async fn throttling_honours_retry_after() {
     let f = fixture().await;
-    f.graph
-        .get_application_by_unique_name("warm-up")
-        .await
-        .unwrap(); // token fetched, not timed
+    f.warm_up().await; // token fetched, not timed
     let key = "GET /applications(uniqueName='{uniqueName}')";
     let before = count(&f.handle, key);
     f.handle.throttle_next(2, Duration::from_secs(1));
@@ -516,10 +527,7 @@ async fn throttling_beyond_budget_returns_retry_after() {
 #[tokio::test]
 async fn server_errors_are_retried_then_surface() {
     let f = fixture().await;
-    f.graph
-        .get_application_by_unique_name("warm-up")
-        .await
-        .unwrap();
+    f.warm_up().await;
     let key = "GET /applications(uniqueName='{uniqueName}')";
     let before = count(&f.handle, key);
     f.handle.fail_next(2, 503);
@@ -537,10 +545,7 @@ async fn server_errors_are_retried_then_surface() {
         ..fast_retry()
     })
     .await;
-    f.graph
-        .get_application_by_unique_name("warm-up")
-        .await
-        .unwrap();
+    f.warm_up().await;
     let before = count(&f.handle, key);
     f.handle.fail_next(10, 500);
     let err = f
@@ -558,17 +563,8 @@ async fn server_errors_are_retried_then_surface() {
 async fn add_password_right_after_create_rides_out_replication_lag() {
     let f = fixture().await;
     f.handle.set_replication_lag(Duration::from_millis(800));
-    let app = f
-        .graph
-        .upsert_application("entramail-lag", &mail_app("Mail Lag"))
-        .await
-        .unwrap()
-        .into_application();
-    let pw = f
-        .graph
-        .add_password(&app.id, "entramail uid", Utc::now() + TimeDelta::days(30))
-        .await
-        .unwrap();
+    let app = f.app("entramail-lag", "Mail Lag").await;
+    let pw = f.add_password(&app, 30).await;
     assert!(
         f.handle
             .is_secret_valid(TENANT, &app.app_id, pw.secret_text.expose())
@@ -591,10 +587,7 @@ async fn add_password_right_after_create_rides_out_replication_lag() {
 #[tokio::test]
 async fn rejected_token_is_replaced_once() {
     let f = fixture().await;
-    f.graph
-        .get_application_by_unique_name("warm-up")
-        .await
-        .unwrap();
+    f.warm_up().await;
     // The emulator's clock jumps past the token's expiry: Graph now answers 401 to the cached token.
     f.handle.advance_clock(Duration::from_secs(3 * 3600));
     assert!(
@@ -616,17 +609,8 @@ async fn rejected_token_is_replaced_once() {
 #[tokio::test]
 async fn a_fresh_secret_verifies_against_the_token_endpoint() {
     let f = fixture().await;
-    let app = f
-        .graph
-        .upsert_application("entramail-v", &mail_app("Mail V"))
-        .await
-        .unwrap()
-        .into_application();
-    let pw = f
-        .graph
-        .add_password(&app.id, "entramail uid", Utc::now() + TimeDelta::days(30))
-        .await
-        .unwrap();
+    let app = f.app("entramail-v", "Mail V").await;
+    let pw = f.add_password(&app, 30).await;
     let options = auth::VerifyOptions {
         max_wait: Duration::from_secs(5),
         base_delay: Duration::from_millis(50),
@@ -634,16 +618,10 @@ async fn a_fresh_secret_verifies_against_the_token_endpoint() {
         request_timeout: Duration::from_secs(5),
     };
     let before = count(&f.handle, "POST /{tenant}/oauth2/v2.0/token");
-    let attempts = auth::verify_client_secret(
-        TENANT,
-        &cloud(&f.emu),
-        &app.app_id,
-        &pw.secret_text,
-        Some(&f.emu.ca_pem()),
-        &options,
-    )
-    .await
-    .unwrap();
+    let attempts = f
+        .verify(TENANT, &app.app_id, &pw.secret_text, &options)
+        .await
+        .unwrap();
     assert!(attempts >= 1);
     assert_eq!(
         count(&f.handle, "POST /{tenant}/oauth2/v2.0/token"),
@@ -657,16 +635,10 @@ async fn a_fresh_secret_verifies_against_the_token_endpoint() {
         max_wait: Duration::from_millis(300),
         ..options.clone()
     };
-    let err = auth::verify_client_secret(
-        TENANT,
-        &cloud(&f.emu),
-        &app.app_id,
-        &wrong,
-        Some(&f.emu.ca_pem()),
-        &short,
-    )
-    .await
-    .unwrap_err();
+    let err = f
+        .verify(TENANT, &app.app_id, &wrong, &short)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -680,16 +652,15 @@ async fn a_fresh_secret_verifies_against_the_token_endpoint() {
     assert!(!err.to_string().contains("not-the-secret"));
 
     // An unknown tenant is final at once.
-    let err = auth::verify_client_secret(
-        "99999999-0000-0000-0000-000000000000",
-        &cloud(&f.emu),
-        &app.app_id,
-        &pw.secret_text,
-        Some(&f.emu.ca_pem()),
-        &options,
-    )
-    .await
-    .unwrap_err();
+    let err = f
+        .verify(
+            "99999999-0000-0000-0000-000000000000",
+            &app.app_id,
+            &pw.secret_text,
+            &options,
+        )
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, auth::VerifyError::Rejected { attempts: 1, .. }),
         "{err:?}"
@@ -700,12 +671,7 @@ async fn a_fresh_secret_verifies_against_the_token_endpoint() {
 #[tokio::test]
 async fn add_password_is_not_resent_after_a_server_error() {
     let f = fixture().await;
-    let app = f
-        .graph
-        .upsert_application("entramail-amb", &mail_app("Mail Amb"))
-        .await
-        .unwrap()
-        .into_application();
+    let app = f.app("entramail-amb", "Mail Amb").await;
     let key = "POST /applications/{id}/addPassword";
     let before = count(&f.handle, key);
     f.handle.fail_next(1, 503);

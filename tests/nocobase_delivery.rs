@@ -55,6 +55,29 @@ fn mail_fields() -> FieldMap {
     }
 }
 
+/// Delivers `v` into the mailSettings record with primary key `id`, mapped by `fields`.
+async fn deliver_to(
+    c: &NocoBaseClient,
+    id: &str,
+    fields: &FieldMap,
+    v: &Values,
+) -> Result<(), DeliveryError> {
+    c.deliver_record(
+        "mailSettings",
+        &RecordKey::FilterByTk(id.to_string()),
+        fields,
+        v,
+    )
+    .await
+}
+
+/// The mailSettings record with primary key `id`, as NocoBase stores it.
+async fn mail_settings(nb: &NocoBase, id: &str) -> serde_json::Map<String, serde_json::Value> {
+    nb.record("mailSettings", id)
+        .await
+        .expect("mailSettings record")
+}
+
 /// Neither the error's message nor its Debug form nor its fix carry the secret or the API key.
 fn assert_clean(err: &DeliveryError, secrets: &[&str]) {
     let shown = format!("{err} | {err:?} | {}", err.fix());
@@ -147,13 +170,7 @@ async fn variables_delivered_with_the_least_privilege_key() {
         assert_variables_delivered(&nb, &names, &v).await;
     }
     // ... and that key can do nothing else.
-    let err = c
-        .deliver_record(
-            "mailSettings",
-            &RecordKey::FilterByTk(nb.record_id()),
-            &mail_fields(),
-            &values(),
-        )
+    let err = deliver_to(&c, &nb.record_id(), &mail_fields(), &values())
         .await
         .unwrap_err();
     assert!(
@@ -211,15 +228,10 @@ async fn record_delivered_and_read_back() {
     let id = nb.record_id();
 
     let v = values();
-    c.deliver_record(
-        "mailSettings",
-        &RecordKey::FilterByTk(id.clone()),
-        &mail_fields(),
-        &v,
-    )
-    .await
-    .expect("record delivery by filterByTk");
-    let rec = nb.record("mailSettings", &id).await.expect("record");
+    deliver_to(&c, &id, &mail_fields(), &v)
+        .await
+        .expect("record delivery by filterByTk");
+    let rec = mail_settings(&nb, &id).await;
     assert_eq!(rec["clientId"], json!(v.client_id));
     assert_eq!(rec["clientSecret"], json!(v.client_secret.expose()));
     assert_eq!(rec["tenantId"], json!(v.tenant_id));
@@ -240,7 +252,7 @@ async fn record_delivered_and_read_back() {
     )
     .await
     .expect("record delivery by filter");
-    let rec = nb.record("mailSettings", &id).await.expect("record");
+    let rec = mail_settings(&nb, &id).await;
     assert_eq!(rec["clientSecret"], json!(v2.client_secret.expose()));
     assert_eq!(rec["clientId"], json!(v.client_id));
 }
@@ -252,15 +264,10 @@ async fn record_delivered_with_the_least_privilege_key() {
     let c = client(&nb, nb.mailsettings_key());
     let id = nb.record_id();
     let v = values();
-    c.deliver_record(
-        "mailSettings",
-        &RecordKey::FilterByTk(id.clone()),
-        &mail_fields(),
-        &v,
-    )
-    .await
-    .expect("delivery with view + update on mailSettings (mapped fields) only");
-    let rec = nb.record("mailSettings", &id).await.expect("record");
+    deliver_to(&c, &id, &mail_fields(), &v)
+        .await
+        .expect("delivery with view + update on mailSettings (mapped fields) only");
+    let rec = mail_settings(&nb, &id).await;
     assert_eq!(rec["clientSecret"], json!(v.client_secret.expose()));
     assert_eq!(rec["tenantId"], json!(v.tenant_id));
 
@@ -269,13 +276,7 @@ async fn record_delivered_with_the_least_privilege_key() {
         client_id: Some("provider".into()),
         ..mail_fields()
     };
-    let err = c
-        .deliver_record(
-            "mailSettings",
-            &RecordKey::FilterByTk(id.clone()),
-            &not_viewable,
-            &values(),
-        )
+    let err = deliver_to(&c, &id, &not_viewable, &values())
         .await
         .unwrap_err();
     assert!(
@@ -284,7 +285,7 @@ async fn record_delivered_with_the_least_privilege_key() {
     );
     assert!(err.fix().contains("view"), "{}", err.fix());
     assert_eq!(
-        nb.record("mailSettings", &id).await.unwrap()["clientSecret"],
+        mail_settings(&nb, &id).await["clientSecret"],
         json!(v.client_secret.expose())
     );
 
@@ -317,15 +318,14 @@ async fn wrong_api_keys_are_unauthorized() {
     assert!(err.fix().contains("APP_KEY"));
     assert_clean(&err, &[bad, v.client_secret.expose()]);
 
-    let err = client(&nb, SecretText::new(""))
-        .deliver_record(
-            "mailSettings",
-            &RecordKey::FilterByTk(nb.record_id()),
-            &mail_fields(),
-            &v,
-        )
-        .await
-        .unwrap_err();
+    let err = deliver_to(
+        &client(&nb, SecretText::new("")),
+        &nb.record_id(),
+        &mail_fields(),
+        &v,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(&err, DeliveryError::Unauthorized { code, .. } if code == "EMPTY_TOKEN"),
         "{err:?}"
@@ -391,13 +391,7 @@ async fn a_missing_or_ambiguous_record_is_reported() {
     let c = client(&nb, nb.root_key());
     let v = values();
 
-    let err = c
-        .deliver_record(
-            "mailSettings",
-            &RecordKey::FilterByTk("987654".into()),
-            &mail_fields(),
-            &v,
-        )
+    let err = deliver_to(&c, "987654", &mail_fields(), &v)
         .await
         .unwrap_err();
     assert!(
@@ -471,7 +465,7 @@ async fn a_mapping_naming_a_missing_field_is_field_missing_and_writes_nothing() 
     let nb = NocoBase::shared();
     let c = client(&nb, nb.root_key());
     let id = nb.record_id();
-    let before = nb.record("mailSettings", &id).await.unwrap();
+    let before = mail_settings(&nb, &id).await;
 
     // NocoBase itself ignores unknown fields on update (answers 200): that is why the delivery checks first.
     c.update_record(
@@ -482,9 +476,8 @@ async fn a_mapping_naming_a_missing_field_is_field_missing_and_writes_nothing() 
     .await
     .expect("NocoBase accepts an unknown field silently");
     assert!(
-        !nb.record("mailSettings", &id)
+        !mail_settings(&nb, &id)
             .await
-            .unwrap()
             .contains_key("clientSecretTypo")
     );
 
@@ -494,26 +487,14 @@ async fn a_mapping_naming_a_missing_field_is_field_missing_and_writes_nothing() 
         client_secret: "client_secret".into(),
         tenant_id: Some("tenantId".into()),
     };
-    let err = c
-        .deliver_record(
-            "mailSettings",
-            &RecordKey::FilterByTk(id.clone()),
-            &typo,
-            &v,
-        )
-        .await
-        .unwrap_err();
+    let err = deliver_to(&c, &id, &typo, &v).await.unwrap_err();
     assert!(
         matches!(&err, DeliveryError::FieldMissing { field, .. } if field == "client_secret"),
         "{err:?}"
     );
     assert!(err.fix().contains("client_secret"));
     assert_clean(&err, &[v.client_secret.expose()]);
-    assert_eq!(
-        nb.record("mailSettings", &id).await.unwrap(),
-        before,
-        "no partial write"
-    );
+    assert_eq!(mail_settings(&nb, &id).await, before, "no partial write");
 }
 
 #[tokio::test]
@@ -587,15 +568,7 @@ async fn nocobase_down_is_unreachable_and_delivery_succeeds_once_it_is_back() {
     assert_eq!(err.reason(), "NocoBaseUnreachable");
     assert!(err.is_transient());
     assert_clean(&err, &[key.expose(), v2.client_secret.expose()]);
-    let err = c
-        .deliver_record(
-            "mailSettings",
-            &RecordKey::FilterByTk(id.clone()),
-            &mail_fields(),
-            &v2,
-        )
-        .await
-        .unwrap_err();
+    let err = deliver_to(&c, &id, &mail_fields(), &v2).await.unwrap_err();
     assert_eq!(err.reason(), "NocoBaseUnreachable", "{err:?}");
 
     nb.start();
@@ -603,16 +576,11 @@ async fn nocobase_down_is_unreachable_and_delivery_succeeds_once_it_is_back() {
         .await
         .expect("delivery once NocoBase is back");
     assert_variables_delivered(&nb, &names, &v2).await;
-    c.deliver_record(
-        "mailSettings",
-        &RecordKey::FilterByTk(id.clone()),
-        &mail_fields(),
-        &v2,
-    )
-    .await
-    .expect("record delivery once NocoBase is back");
+    deliver_to(&c, &id, &mail_fields(), &v2)
+        .await
+        .expect("record delivery once NocoBase is back");
     assert_eq!(
-        nb.record("mailSettings", &id).await.unwrap()["clientSecret"],
+        mail_settings(&nb, &id).await["clientSecret"],
         json!(v2.client_secret.expose())
     );
 }
@@ -625,34 +593,29 @@ async fn nocobase_request_log_holds_pushed_record_values_in_plain_text() {
     let _turn = SHARED.lock().await;
     let nb = NocoBase::shared();
     let v = values();
-    client(&nb, nb.root_key())
-        .deliver_record(
-            "mailSettings",
-            &RecordKey::FilterByTk(nb.record_id()),
-            &mail_fields(),
-            &v,
-        )
-        .await
-        .unwrap();
+    deliver_to(
+        &client(&nb, nb.root_key()),
+        &nb.record_id(),
+        &mail_fields(),
+        &v,
+    )
+    .await
+    .unwrap();
     let logs = nb.dir().join("storage/logs/main");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let found = std::fs::read_dir(&logs)
-            .unwrap()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().starts_with("request_"))
-            .any(|e| {
-                std::fs::read_to_string(e.path())
-                    .unwrap_or_default()
-                    .contains(v.client_secret.expose())
-            });
-        if found {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the pushed secret is not in NocoBase's request log"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    support::eventually(
+        "the pushed secret in NocoBase's request log",
+        std::time::Duration::from_secs(10),
+        || {
+            std::fs::read_dir(&logs)
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("request_"))
+                .any(|e| {
+                    std::fs::read_to_string(e.path())
+                        .unwrap_or_default()
+                        .contains(v.client_secret.expose())
+                })
+        },
+    )
+    .await;
 }

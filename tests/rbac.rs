@@ -15,9 +15,8 @@ mod support;
 
 use std::{
     collections::BTreeSet,
-    io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -38,9 +37,10 @@ use kube::{
     core::GroupVersionKind,
     discovery::{self, Scope},
 };
-use operator::{OP_CLIENT_ID, OP_SECRET, TENANT_ID, condition, data, is_ready};
+use operator::{OP_CLIENT_ID, OP_SECRET, TENANT_ID, condition, data, is_ready, key_of};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use support::process::OperatorProcess;
 
 /// The scenarios run one at a time: a cluster-wide operator would otherwise also reconcile the other scenario's CRs.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -119,7 +119,7 @@ fn render_rbac(helm: &Path, opns: &str, watch: Option<&str>) -> Vec<Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).expect("helm output is UTF-8");
-    let objs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+    let objs: Vec<Value> = serde_norway::Deserializer::from_str(&text)
         .map(|doc| Value::deserialize(doc).expect("parse rendered YAML"))
         .filter(|v| RBAC_KINDS.contains(&v["kind"].as_str().unwrap_or_default()))
         .collect();
@@ -183,7 +183,7 @@ async fn sa_kubeconfig(client: &Client, ns: &str, sa: &str, dir: &Path) -> PathB
     });
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("kubeconfig");
-    std::fs::write(&path, serde_yaml::to_string(&kubeconfig).unwrap()).unwrap();
+    std::fs::write(&path, serde_norway::to_string(&kubeconfig).unwrap()).unwrap();
     path
 }
 
@@ -199,101 +199,36 @@ fn is_forbidden<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> bool {
     matches!(r, Err(kube::Error::Api(s)) if s.code == 403)
 }
 
-/// The operator binary as a child process; stdout+stderr collected line by line.
-struct OperatorProcess {
-    child: Child,
-    logs: Arc<Mutex<String>>,
+/// The operator binary as the chart runs it: only the ServiceAccount's kubeconfig, nothing of the test's environment.
+fn spawn_operator(
+    kubeconfig: &Path,
+    opns: &str,
+    watch: Option<&str>,
+    pod: &str,
+) -> OperatorProcess {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entramail-operator"));
+    cmd.args([
+        "--metrics-bind-address",
+        "127.0.0.1:0",
+        "--operator-namespace",
+        opns,
+    ]);
+    if let Some(ns) = watch {
+        cmd.arg(format!("--watch-namespaces={ns}"));
+    }
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KUBECONFIG", kubeconfig)
+        .env("RUST_LOG", "debug,kube=info")
+        .env("POD_NAME", pod);
+    OperatorProcess::from_command(cmd, None).expect("start operator binary")
 }
 
-impl OperatorProcess {
-    fn spawn(kubeconfig: &Path, opns: &str, watch: Option<&str>, pod: &str) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_entramail-operator"));
-        cmd.args([
-            "--metrics-bind-address",
-            "127.0.0.1:0",
-            "--operator-namespace",
-            opns,
-        ]);
-        if let Some(ns) = watch {
-            cmd.arg(format!("--watch-namespaces={ns}"));
-        }
-        let mut child = cmd
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "debug,kube=info")
-            .env("POD_NAME", pod)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start operator binary");
-        let logs = Arc::new(Mutex::new(String::new()));
-        let pipes: [Box<dyn Read + Send>; 2] = [
-            Box::new(child.stdout.take().unwrap()),
-            Box::new(child.stderr.take().unwrap()),
-        ];
-        for pipe in pipes {
-            let logs = logs.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut l = logs.lock().unwrap();
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            });
-        }
-        Self { child, logs }
-    }
-
-    fn logs(&self) -> String {
-        self.logs.lock().unwrap().clone()
-    }
-
-    async fn wait_log(&mut self, needle: &str, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while !self.logs().contains(needle) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "operator exited ({status}) before logging {needle:?}:\n{}",
-                    self.logs()
-                );
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "operator did not log {needle:?} within {timeout:?}:\n{}",
-                    self.logs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// SIGTERM, as the kubelet does; the operator must exit on its own (releasing its Lease).
-    async fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader threads drain the pipes.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                return status;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "operator ignored SIGTERM for 20s"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl Drop for OperatorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// SIGTERM, as the kubelet does; the operator must exit on its own (releasing its Lease).
+async fn terminate(op: &mut OperatorProcess) -> std::process::ExitStatus {
+    op.terminate(Duration::from_secs(20))
+        .await
+        .expect("operator ignored SIGTERM for 20s")
 }
 
 async fn create_secret(client: &Client, ns: &str, name: &str, key: &str, value: &str) {
@@ -329,24 +264,6 @@ async fn create_tenant(client: &Client, name: &str, emu: &Emulator, allowed: Opt
         .create(&PostParams::default(), &t)
         .await
         .unwrap();
-}
-
-async fn create_deployment(client: &Client, ns: &str, name: &str) -> Deployment {
-    let d: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "nocobase", "image": "nocobase/nocobase"}]}}
-        }
-    }))
-    .unwrap();
-    Api::<Deployment>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &d)
-        .await
-        .unwrap()
 }
 
 fn integration(name: &str, tenant: &str, spec: Value) -> NocoBaseMailIntegration {
@@ -386,17 +303,6 @@ where
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn key_of(o: &NocoBaseMailIntegration) -> Option<String> {
-    Some(
-        o.status
-            .as_ref()?
-            .current_credential
-            .as_ref()?
-            .key_id
-            .clone(),
-    )
 }
 
 /// Records every secret text the Secret ever holds (polled), so the scan knows what must never leak.
@@ -537,10 +443,10 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
     .await;
 
     // Same-named consumer workloads in the CR's namespace and in another one.
-    create_deployment(&admin, &appns, "nocobase").await;
-    let other_dep = create_deployment(&admin, &otherns, "nocobase").await;
+    operator::create_deployment(&admin, &appns, "nocobase").await;
+    let other_dep = operator::create_deployment(&admin, &otherns, "nocobase").await;
 
-    let mut op = OperatorProcess::spawn(&kubeconfig, &opns, watch, &format!("pod-{opns}"));
+    let mut op = spawn_operator(&kubeconfig, &opns, watch, &format!("pod-{opns}"));
     op.wait_log("acquired leadership", Duration::from_secs(30))
         .await;
     let lease = Api::<Lease>::namespaced(admin.clone(), &opns)
@@ -553,8 +459,7 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
     );
     // With watchNamespaces, a second replica waits as a standby (leader election under the same ServiceAccount).
     let standby = if watch_namespaces {
-        let mut standby =
-            OperatorProcess::spawn(&kubeconfig, &opns, watch, &format!("standby-{opns}"));
+        let mut standby = spawn_operator(&kubeconfig, &opns, watch, &format!("standby-{opns}"));
         standby
             .wait_log("waiting for leadership", Duration::from_secs(30))
             .await;
@@ -731,7 +636,7 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
             "two leaders at once"
         );
     }
-    let status = op.terminate().await;
+    let status = terminate(&mut op).await;
     let mut logs = op.logs();
     assert!(status.success(), "operator exit {status}:\n{logs}");
     if let Some(mut standby) = standby {
@@ -747,7 +652,7 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
             lease.spec.and_then(|s| s.holder_identity).as_deref(),
             Some(format!("standby-{opns}").as_str())
         );
-        let status = standby.terminate().await;
+        let status = terminate(&mut standby).await;
         let standby_logs = standby.logs();
         assert!(status.success(), "standby exit {status}:\n{standby_logs}");
         logs.push_str(&standby_logs);

@@ -9,57 +9,17 @@ mod support;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use entramail_operator::{api::NocoBaseMailIntegration, planner::tag};
+use entramail_operator::planner::tag;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::{
-    Api, ResourceExt,
-    api::{DeleteParams, PostParams},
-};
-use operator::{Fx, TENANT_ID, data};
+use kube::{Api, ResourceExt, api::DeleteParams};
+use operator::{Fx, TENANT_ID, app_id_of, data, key_of};
 use serde_json::json;
-
-fn key_of(o: &NocoBaseMailIntegration) -> Option<String> {
-    o.status
-        .as_ref()?
-        .current_credential
-        .as_ref()
-        .map(|c| c.key_id.clone())
-}
-
-fn app_id(o: &NocoBaseMailIntegration) -> String {
-    o.status.as_ref().unwrap().app_id.clone().unwrap()
-}
-
-async fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn create_consumer(fx: &Fx, name: &str) {
-    let d: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "nocobase", "image": "nocobase/nocobase"}]}}
-        }
-    }))
-    .unwrap();
-    Api::<Deployment>::namespaced(fx.client.clone(), &fx.ns)
-        .create(&PostParams::default(), &d)
-        .await
-        .unwrap();
-}
+use support::eventually;
 
 #[tokio::test]
 async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
     let fx = Fx::start("rot").await;
-    create_consumer(&fx, "nocobase").await;
+    operator::create_deployment(&fx.client, &fx.ns, "nocobase").await;
     fx.create(
         "mail",
         json!({
@@ -72,7 +32,7 @@ async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
     )
     .await;
     let cr = fx.wait_ready("mail").await;
-    let app = app_id(&cr);
+    let app = app_id_of(&cr);
     let k1 = key_of(&cr).unwrap();
     let s1 = fx.secret("mail-entra").await.unwrap();
     let text1 = data(&s1, "clientSecret").unwrap();
@@ -150,7 +110,7 @@ async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
     // The rollout finishes (what the deployment controller would write): now the old credential goes, and the
     // Secret drops the previous slot first.
     operator::mark_rolled_out(&fx.client, &fx.ns, "nocobase").await;
-    wait_until("old key revoked", Duration::from_secs(20), || {
+    eventually("old key revoked", Duration::from_secs(20), || {
         !fx.live_keys(&app).contains(&k1)
     })
     .await;
@@ -185,7 +145,7 @@ async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one()
     )
     .await;
     let cr = fx.wait_ready("mail").await;
-    let app = app_id(&cr);
+    let app = app_id_of(&cr);
     let k1 = key_of(&cr).unwrap();
 
     // Manual trigger.
@@ -200,7 +160,7 @@ async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one()
         cr.status.as_ref().unwrap().last_rotation_trigger.as_deref(),
         Some("now-1")
     );
-    wait_until("k1 revoked after overlap", Duration::from_secs(20), || {
+    eventually("k1 revoked after overlap", Duration::from_secs(20), || {
         !fx.live_keys(&app).contains(&k1)
     })
     .await;
@@ -221,7 +181,7 @@ async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one()
     let k3 = key_of(&cr).unwrap();
     let s = fx.secret("mail-entra").await.unwrap();
     assert!(fx.h.is_secret_valid(TENANT_ID, &app, &data(&s, "clientSecret").unwrap()));
-    wait_until("k2 revoked after overlap", Duration::from_secs(20), || {
+    eventually("k2 revoked after overlap", Duration::from_secs(20), || {
         !fx.live_keys(&app).contains(&k2)
     })
     .await;
@@ -257,7 +217,7 @@ async fn orphan_from_a_crash_is_revoked_foreign_credentials_are_not() {
     spec["application"]["signInAudience"] = "AzureADMyOrg".into();
     fx.create("mail", spec).await;
     let cr = fx.wait_ready("mail").await;
-    let app = app_id(&cr);
+    let app = app_id_of(&cr);
     let k1 = key_of(&cr).unwrap();
     let obj_id = cr
         .status
@@ -283,7 +243,7 @@ async fn orphan_from_a_crash_is_revoked_foreign_credentials_are_not() {
 
     fx.start_operator();
     let orphan_key = orphan.credential.key_id.clone();
-    wait_until("orphan revoked", Duration::from_secs(30), || {
+    eventually("orphan revoked", Duration::from_secs(30), || {
         !fx.live_keys(&app).contains(&orphan_key)
     })
     .await;

@@ -5,17 +5,9 @@
 
 mod support;
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use tokio::process::Command;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+use support::process::{OperatorProcess, free_port};
 
 #[tokio::test]
 async fn sigterm_at_any_moment_stops_the_operator() {
@@ -27,33 +19,28 @@ async fn sigterm_at_any_moment_stops_the_operator() {
         .into_iter()
         .enumerate()
     {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_entramail-operator"))
-            .arg(format!("--operator-namespace={ns}"))
-            .arg(format!("--metrics-bind-address=127.0.0.1:{}", free_port()))
-            .arg(format!("--watch-namespaces={ns}"))
-            .env("KUBECONFIG", support::kubeconfig_path())
-            .env("POD_NAME", format!("shutdown-{i}"))
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let mut op = OperatorProcess::spawn(
+            env!("CARGO_BIN_EXE_entramail-operator"),
+            [
+                format!("--operator-namespace={ns}"),
+                format!("--metrics-bind-address=127.0.0.1:{}", free_port()),
+                format!("--watch-namespaces={ns}"),
+            ],
+            &[
+                ("KUBECONFIG", support::kubeconfig_path().into_os_string()),
+                ("POD_NAME", format!("shutdown-{i}").into()),
+                ("RUST_LOG", "warn".into()),
+            ],
+        )
+        .unwrap();
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-        let pid = child.id().expect("operator exited before SIGTERM");
         let sent = Instant::now();
-        let kill = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(kill.success());
-        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        let status = op
+            .terminate(Duration::from_secs(20))
             .await
-            .unwrap_or_else(|_| {
+            .unwrap_or_else(|| {
                 panic!("operator still running 20s after SIGTERM sent {delay_ms}ms after start")
-            })
-            .unwrap();
+            });
         println!(
             "SIGTERM after {delay_ms}ms: {status} in {:?}",
             sent.elapsed()

@@ -2,12 +2,12 @@
 
 use std::{
     net::SocketAddr,
-    path::PathBuf,
-    process::Stdio,
+    path::{Path, PathBuf},
     sync::{Arc, atomic::AtomicBool},
     time::{Duration, Instant},
 };
 
+use crate::process::{self, OperatorProcess, free_port};
 use entramail_operator::controller::{self, Config, Metrics, http};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
@@ -31,7 +31,7 @@ pub enum BenchError {
     #[error("JSON/YAML: {0}")]
     Json(#[from] serde_json::Error),
     #[error("YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_norway::Error),
     #[error("emulator: {0}")]
     Emulator(#[from] graph_emulator::EmulatorError),
     #[error("I/O: {0}")]
@@ -125,7 +125,8 @@ pub async fn apply_crds(client: &Client) -> Result<(), BenchError> {
         if path.extension().is_none_or(|x| x != "yaml") {
             continue;
         }
-        let crd: CustomResourceDefinition = serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
+        let crd: CustomResourceDefinition =
+            serde_norway::from_str(&std::fs::read_to_string(&path)?)?;
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.patch(
             &name,
@@ -150,7 +151,7 @@ pub async fn apply_crds(client: &Client) -> Result<(), BenchError> {
 
 /// The operator as a child process with its metrics endpoint.
 pub struct Operator {
-    child: tokio::process::Child,
+    process: OperatorProcess,
     metrics_url: String,
     http: reqwest::Client,
     /// Set when the real binary could not be used (see [`Operator::start`]).
@@ -205,37 +206,35 @@ impl Operator {
 
     async fn spawn(
         http: &reqwest::Client,
-        bin: &std::path::Path,
+        bin: &Path,
         pre: &[&str],
         op_ns: &str,
-        ca_file: &std::path::Path,
+        ca_file: &Path,
         concurrency: &str,
-        log: &std::path::Path,
+        log: &Path,
     ) -> Result<Self, BenchError> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let logf = std::fs::File::create(log)?;
-        let mut child = tokio::process::Command::new(bin)
-            .args(pre)
-            .arg("--no-leader-elect")
+        let port = free_port();
+        let mut cmd = process::command(
+            bin,
+            pre,
+            &[
+                ("KUBECONFIG", kubeconfig_path()?.into_os_string()),
+                ("RUST_LOG", "warn".into()),
+            ],
+        );
+        cmd.arg("--no-leader-elect")
             .args(["--operator-namespace", op_ns])
             .arg("--extra-ca-file")
             .arg(ca_file)
             .args(["--metrics-bind-address", &format!("127.0.0.1:{port}")])
-            .args(["--max-concurrent-reconciles", concurrency])
-            .env("KUBECONFIG", kubeconfig_path()?)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone()?)
-            .stderr(logf)
-            .kill_on_drop(true)
-            .spawn()?;
+            .args(["--max-concurrent-reconciles", concurrency]);
+        let mut process = OperatorProcess::from_command(cmd, Some(log))?;
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = child.try_wait()? {
-                let text = std::fs::read_to_string(log).unwrap_or_default();
+            if let Some(status) = process.exited() {
+                process.drain().await;
+                let text = process.logs();
                 let first = text
                     .lines()
                     .find(|l| !l.trim().is_empty())
@@ -251,13 +250,13 @@ impl Operator {
                 break;
             }
             if Instant::now() > deadline {
-                let _ = child.kill().await;
+                process.kill9();
                 return Err(BenchError::Operator("not ready within 30 s".into()));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Ok(Self {
-            child,
+            process,
             metrics_url: format!("{base}/metrics"),
             http: http.clone(),
             note: None,
@@ -265,7 +264,7 @@ impl Operator {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id().unwrap_or(0)
+        self.process.pid()
     }
 
     /// Integration reconciles so far (from the operator's own metrics).
@@ -285,19 +284,15 @@ impl Operator {
     }
 
     pub async fn stop(&mut self) {
-        if let Some(pid) = self.child.id() {
-            // SIGTERM first: a graceful stop, as Kubernetes would do it.
-            let _ = std::process::Command::new("kill")
-                .arg(pid.to_string())
-                .status();
-            if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-                .await
-                .is_ok()
-            {
-                return;
-            }
+        // SIGTERM first: a graceful stop, as Kubernetes would do it.
+        if self
+            .process
+            .terminate(Duration::from_secs(10))
+            .await
+            .is_none()
+        {
+            self.process.kill9();
         }
-        let _ = self.child.kill().await;
     }
 }
 

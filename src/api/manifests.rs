@@ -20,8 +20,11 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
 }
 
 /// The YAML document written to disk, header included.
-pub fn render_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Error> {
-    Ok(format!("{GENERATED_HEADER}{}", serde_yaml::to_string(crd)?))
+pub fn render_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_norway::Error> {
+    Ok(format!(
+        "{GENERATED_HEADER}{}",
+        serde_norway::to_string(crd)?
+    ))
 }
 
 #[cfg(test)]
@@ -50,7 +53,7 @@ mod tests {
     fn manifests_parse_back() {
         for crd in all_crds() {
             let parsed: CustomResourceDefinition =
-                serde_yaml::from_str(&render_yaml(&crd).unwrap()).unwrap();
+                serde_norway::from_str(&render_yaml(&crd).unwrap()).unwrap();
             assert_eq!(parsed, crd);
         }
     }

@@ -18,7 +18,7 @@ enum CrdgenError {
     #[error("rendering {file}: {source}")]
     Render {
         file: String,
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     #[error("writing {path}: {source}")]
     Write {

@@ -12,180 +12,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::tag::{credential_tag, parse_tag};
 
-/// One password credential as Graph lists it on the application.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveCredential {
-    pub key_id: String,
-    pub display_name: Option<String>,
-    pub start: Option<DateTime<Utc>>,
-    pub end: Option<DateTime<Utc>>,
-}
+mod types;
 
-/// What the Kubernetes Secret currently holds (no secret text, only facts about it).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SecretView {
-    /// keyId recorded with the current client secret (None: no Secret or no record).
-    pub current_key_id: Option<String>,
-    /// Whether the Secret still holds non-empty current secret text (false when deleted or edited away).
-    pub has_text: bool,
-    /// keyId of the previous client secret kept during an overlap.
-    pub previous_key_id: Option<String>,
-}
-
-/// A superseded credential waiting to be revoked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Retiring {
-    pub key_id: String,
-    pub revoke_after: DateTime<Utc>,
-}
-
-/// The rotation part of the CR status: input to the planner and, updated, its output.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RotationStatus {
-    pub current_key_id: Option<String>,
-    /// When we minted the current credential (bounds how long we trust it while Graph replicates).
-    pub current_created: Option<DateTime<Utc>>,
-    pub not_after: Option<DateTime<Utc>>,
-    pub renewal_time: Option<DateTime<Utc>>,
-    pub retiring: Vec<Retiring>,
-    /// Last rotate-trigger annotation value acted on.
-    pub handled_trigger: Option<String>,
-    /// Sequence number of the last credential we minted.
-    pub sequence: u64,
-}
-
-/// How long before notAfter to renew.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RenewBefore {
-    Duration(TimeDelta),
-    /// Percentage of the lifetime left when renewing (1..=99).
-    Percentage(u8),
-}
-
-/// Rotation policy from the spec (plus the controller's consistency grace).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
-    pub lifetime: TimeDelta,
-    /// None: renew with 1/3 of the lifetime left.
-    pub renew_before: Option<RenewBefore>,
-    /// How long the old credential stays valid after the Secret switched (upper bound when consumers are tracked).
-    pub overlap: TimeDelta,
-    /// How long a just-minted credential may be missing from Graph reads (replication lag) before we call it gone.
-    pub consistency_grace: TimeDelta,
-}
-
-#[derive(Debug, Clone)]
-pub struct Input<'a> {
-    pub uid: &'a str,
-    pub live: &'a [LiveCredential],
-    pub secret: &'a SecretView,
-    pub status: &'a RotationStatus,
-    pub policy: Policy,
-    /// Current value of the manual rotate-trigger annotation.
-    pub trigger: Option<&'a str>,
-    /// Whether every configured delivery confirmed the credential the Secret holds (`planner::delivery`).
-    pub delivered: bool,
-    /// Entra's limit on client secrets per application (2 when personal accounts may sign in); None: no limit.
-    pub max_secrets: Option<usize>,
-    pub now: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MintReason {
-    Initial,
-    /// The Secret was deleted or its text edited away.
-    SecretLost,
-    /// The credential the Secret holds no longer exists in Entra.
-    CredentialGone,
-    Renewal,
-    Manual,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevokeReason {
-    /// Tagged with our UID but neither in the Secret nor in status (e.g. crash after addPassword).
-    Orphan,
-    /// Replaced by a newer credential and the overlap/rollout is done.
-    Superseded,
-    /// Ours, unused, and past its end date.
-    Expired,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretWrite {
-    /// Write the just-minted credential as current; keep the Secret's current text as previous under this keyId.
-    NewCurrent { previous_key_id: Option<String> },
-    /// Rewrite the Secret without its previous slot (that credential is about to be revoked, or is gone): planned
-    /// before the revocation so the Secret never holds revoked text.
-    DropPrevious,
-}
-
-/// Why a live credential counts against Entra's limit when a mint is blocked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Holder {
-    /// The one the Secret holds (never revoked while it is there).
-    InSecret,
-    /// Superseded, kept until the delivery of its successor is confirmed (or it expires).
-    AwaitingDelivery,
-    /// Not minted by the operator for this resource: never touched.
-    Foreign,
-}
-
-/// A mint that Entra's limit on client secrets blocks: which credentials hold the slots.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blocked {
-    pub reason: MintReason,
-    pub limit: usize,
-    /// (keyId, why it is there, its end date)
-    pub holders: Vec<(String, Holder, Option<DateTime<Utc>>)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    Mint {
-        display_name: String,
-        end: DateTime<Utc>,
-        reason: MintReason,
-    },
-    WriteSecret(SecretWrite),
-    RestartConsumers,
-    Revoke {
-        key_id: String,
-        reason: RevokeReason,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    /// Execute in order; stop at the first failure.
-    pub actions: Vec<Action>,
-    /// When to reconcile next (never in the past); None = nothing scheduled.
-    pub requeue_at: Option<DateTime<Utc>>,
-    /// Status after the actions succeed. When a mint is planned `current_key_id` is None: fill in the minted keyId.
-    pub status: RotationStatus,
-    /// A mint that was needed but Entra's limit on client secrets blocks (nothing minted; retried when a slot frees).
-    pub blocked: Option<Blocked>,
-}
-
-impl Plan {
-    pub fn mint(&self) -> Option<(&str, DateTime<Utc>, MintReason)> {
-        self.actions.iter().find_map(|a| match a {
-            Action::Mint {
-                display_name,
-                end,
-                reason,
-            } => Some((display_name.as_str(), *end, *reason)),
-            _ => None,
-        })
-    }
-
-    pub fn revocations(&self) -> impl Iterator<Item = (&str, RevokeReason)> {
-        self.actions.iter().filter_map(|a| match a {
-            Action::Revoke { key_id, reason } => Some((key_id.as_str(), *reason)),
-            _ => None,
-        })
-    }
-}
+pub use types::*;
 
 /// The instant to renew a credential valid from `start` to `end`.
 pub fn renewal_time(start: DateTime<Utc>, end: DateTime<Utc>, policy: &Policy) -> DateTime<Utc> {
@@ -204,39 +33,88 @@ fn effective_lifetime(policy: &Policy) -> TimeDelta {
     policy.lifetime.max(TimeDelta::seconds(1))
 }
 
-/// Decide what to do.
+/// Decide what to do. Each phase is a function below, in the order it runs; `next` is the status being built and
+/// `wake` collects the instants at which to look again.
 pub fn plan(input: &Input<'_>) -> Plan {
+    let view = View::new(input);
+    let mut next = input.status.clone();
+    let mut wake: Vec<DateTime<Utc>> = Vec::new();
+
+    let mint_reason = schedule(&view, &mut next, &mut wake);
+    retire(&view, mint_reason.is_some(), &mut next);
+    let revocations = revocations(&view, mint_reason, &next);
+    let revoked: Vec<&str> = revocations.iter().map(|(k, _)| k.as_str()).collect();
+    let (minting, blocked) = mint_or_block(&view, mint_reason, &revoked, &mut next, &mut wake);
+    let actions = actions(&view, &revocations, &revoked, minting, &mut next, &mut wake);
+    forget_retired(&view, &revoked, minting.is_some(), &mut next);
+    wake_for_retiring(&view, &next, &mut wake);
+
+    let requeue_at = wake.into_iter().min().map(|t| t.max(input.now));
+    Plan {
+        actions,
+        requeue_at,
+        status: next,
+        blocked,
+    }
+}
+
+/// The planner's input and the facts every phase derives from it.
+struct View<'i, 'a> {
+    input: &'i Input<'a>,
+    /// The key the Secret holds with text: consumers may use it, so it is never revoked in this plan.
+    secret_key: Option<&'a str>,
+}
+
+impl<'i, 'a> View<'i, 'a> {
+    fn new(input: &'i Input<'a>) -> Self {
+        let secret = input.secret;
+        let secret_key = secret.current_key_id.as_deref().filter(|_| secret.has_text);
+        Self { input, secret_key }
+    }
+
+    fn find(&self, key_id: &str) -> Option<&'a LiveCredential> {
+        self.input.live.iter().find(|c| c.key_id == key_id)
+    }
+
+    /// Tagged with our CR UID: the only credentials this plan may ever revoke.
+    fn ours(&self, c: &LiveCredential) -> bool {
+        parse_tag(c.display_name.as_deref(), self.input.uid).is_some()
+    }
+}
+
+/// Phase 1: does the current credential need replacing? If not, record its schedule in `next`.
+fn schedule(
+    view: &View<'_, '_>,
+    next: &mut RotationStatus,
+    wake: &mut Vec<DateTime<Utc>>,
+) -> Option<MintReason> {
+    let input = view.input;
+    let trigger_pending = input
+        .trigger
+        .is_some_and(|t| Some(t) != input.status.handled_trigger.as_deref());
+    let (mint_reason, schedule) = replacement(input, view.secret_key, trigger_pending, wake);
+    if let Some((k, end, renew)) = schedule {
+        next.not_after = Some(end);
+        next.renewal_time = Some(renew);
+        next.current_key_id = Some(k);
+    }
+    mint_reason
+}
+
+/// Phase 2: retiring bookkeeping. A credential being replaced, or one the Secret keeps as previous, stays valid
+/// at least for the overlap.
+fn retire(view: &View<'_, '_>, replacing: bool, next: &mut RotationStatus) {
     let Input {
-        uid,
-        live,
         secret,
         status,
         policy,
-        trigger,
-        delivered,
-        max_secrets,
         now,
-    } = input.clone();
-    let find = |k: &str| live.iter().find(|c| c.key_id == k);
-    let ours = |c: &LiveCredential| parse_tag(c.display_name.as_deref(), uid).is_some();
-
-    let mut next = status.clone();
-    let mut wake: Vec<DateTime<Utc>> = Vec::new();
-
-    // The key the Secret holds with text: consumers may use it, so it is never revoked in this plan.
-    let secret_key = secret.current_key_id.as_deref().filter(|_| secret.has_text);
-    let trigger_pending = trigger.is_some_and(|t| Some(t) != status.handled_trigger.as_deref());
-
-    // --- Phase 1: does the current credential need replacing?
-    let (mint_reason, schedule) = replacement(input, secret_key, trigger_pending, &mut wake);
-    if let Some((k, end, renew)) = &schedule {
-        next.not_after = Some(*end);
-        next.renewal_time = Some(*renew);
-        next.current_key_id = Some(k.clone());
-    }
+        ..
+    } = view.input;
+    let revoke_after = *now + policy.overlap;
 
     // The credential being replaced stays valid at least for the overlap: consumers may still run with it.
-    if mint_reason.is_some()
+    if replacing
         && let Some(old) = secret
             .current_key_id
             .clone()
@@ -245,26 +123,38 @@ pub fn plan(input: &Input<'_>) -> Plan {
     {
         next.retiring.push(Retiring {
             key_id: old,
-            revoke_after: now + policy.overlap,
+            revoke_after,
         });
     }
 
     // A previous secret whose key the status lost track of (e.g. status write failed): give it a fresh overlap.
     if let Some(p) = secret.previous_key_id.as_deref()
-        && Some(p) != secret_key
-        && find(p).is_some()
+        && Some(p) != view.secret_key
+        && view.find(p).is_some()
         && !next.retiring.iter().any(|r| r.key_id == p)
     {
         next.retiring.push(Retiring {
             key_id: p.to_string(),
-            revoke_after: now + policy.overlap,
+            revoke_after,
         });
     }
+}
 
-    // --- Phase 2: revocations, only among credentials tagged with our UID, before any mint (Entra's limit).
+/// Phase 3: revocations, only among credentials tagged with our UID, planned before any mint (Entra's limit).
+fn revocations(
+    view: &View<'_, '_>,
+    mint_reason: Option<MintReason>,
+    next: &RotationStatus,
+) -> Vec<(String, RevokeReason)> {
+    let Input {
+        live,
+        delivered,
+        now,
+        ..
+    } = *view.input;
     let mut revocations = Vec::new();
-    for c in live.iter().filter(|c| ours(c)) {
-        if Some(c.key_id.as_str()) == secret_key {
+    for c in live.iter().filter(|c| view.ours(c)) {
+        if Some(c.key_id.as_str()) == view.secret_key {
             continue;
         }
         if mint_reason.is_none() && next.current_key_id.as_deref() == Some(c.key_id.as_str()) {
@@ -274,7 +164,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
         let expired = c.end.is_some_and(|e| e <= now);
         let reason = match retiring {
             // Its successor (the Secret's credential) confirmed everywhere, and the minimum hold passed.
-            Some(r) if delivered && secret_key.is_some() && now >= r.revoke_after => {
+            Some(r) if delivered && view.secret_key.is_some() && now >= r.revoke_after => {
                 Some(RevokeReason::Superseded)
             }
             // Unconfirmed: it stays until it expires (NocoBase may still use it), then it is harmless.
@@ -288,47 +178,70 @@ pub fn plan(input: &Input<'_>) -> Plan {
             revocations.push((c.key_id.clone(), reason));
         }
     }
-    let revoked: Vec<&str> = revocations.iter().map(|(k, _)| k.as_str()).collect();
+    revocations
+}
 
-    // --- Phase 3: the mint, unless Entra's limit on client secrets blocks it.
-    let mut blocked = None;
-    let mut minting = None;
-    if let Some(reason) = mint_reason {
-        let remaining = live
-            .iter()
-            .filter(|c| !revoked.contains(&c.key_id.as_str()))
-            .count();
-        match max_secrets {
-            Some(limit) if remaining >= limit => {
-                blocked = Some(Blocked {
-                    reason,
-                    limit,
-                    holders: holders(input, secret_key, &revoked),
-                });
-                // A slot frees when a holder expires or its hold ends (deliveries wake us themselves).
-                wake.extend(
-                    live.iter()
-                        .filter(|c| ours(c) && !revoked.contains(&c.key_id.as_str()))
-                        .filter_map(|c| c.end)
-                        .filter(|e| *e > now),
-                );
-                if let Some(k) = secret_key
-                    && let Some(c) = find(k)
-                {
-                    next.current_key_id = Some(k.to_string());
-                    next.not_after = c.end.or(next.not_after);
-                }
-            }
-            _ => minting = Some(reason),
-        }
+/// Phase 4: the mint, unless Entra's limit on client secrets blocks it. Returns (what to mint, what blocks it).
+fn mint_or_block(
+    view: &View<'_, '_>,
+    mint_reason: Option<MintReason>,
+    revoked: &[&str],
+    next: &mut RotationStatus,
+    wake: &mut Vec<DateTime<Utc>>,
+) -> (Option<MintReason>, Option<Blocked>) {
+    let Input {
+        live,
+        max_secrets,
+        now,
+        ..
+    } = *view.input;
+    let Some(reason) = mint_reason else {
+        return (None, None);
+    };
+    let remaining = live
+        .iter()
+        .filter(|c| !revoked.contains(&c.key_id.as_str()))
+        .count();
+    let limit = match max_secrets {
+        Some(limit) if remaining >= limit => limit,
+        _ => return (Some(reason), None),
+    };
+    let blocked = Blocked {
+        reason,
+        limit,
+        holders: holders(view.input, view.secret_key, revoked),
+    };
+    // A slot frees when a holder expires or its hold ends (deliveries wake us themselves).
+    wake.extend(
+        live.iter()
+            .filter(|c| view.ours(c) && !revoked.contains(&c.key_id.as_str()))
+            .filter_map(|c| c.end)
+            .filter(|e| *e > now),
+    );
+    if let Some(k) = view.secret_key
+        && let Some(c) = view.find(k)
+    {
+        next.current_key_id = Some(k.to_string());
+        next.not_after = c.end.or(next.not_after);
     }
+    (None, Some(blocked))
+}
 
+/// Phase 5: the actions, in order: drop the Secret's previous text, revoke, then mint, write and restart.
+fn actions(
+    view: &View<'_, '_>,
+    revocations: &[(String, RevokeReason)],
+    revoked: &[&str],
+    minting: Option<MintReason>,
+    next: &mut RotationStatus,
+    wake: &mut Vec<DateTime<Utc>>,
+) -> Vec<Action> {
     let mut actions = Vec::new();
     // The Secret's previous text goes before its credential is revoked (or once that credential is gone).
-    let previous_goes = secret
-        .previous_key_id
-        .as_deref()
-        .filter(|p| Some(*p) != secret_key && (revoked.contains(p) || find(p).is_none()));
+    let previous_goes =
+        view.input.secret.previous_key_id.as_deref().filter(|p| {
+            Some(*p) != view.secret_key && (revoked.contains(p) || view.find(p).is_none())
+        });
     if previous_goes.is_some() {
         actions.push(Action::WriteSecret(SecretWrite::DropPrevious));
     }
@@ -336,62 +249,85 @@ pub fn plan(input: &Input<'_>) -> Plan {
         key_id: key_id.clone(),
         reason: *reason,
     }));
-
     if let Some(reason) = minting {
-        let seq = live
-            .iter()
-            .filter_map(|c| parse_tag(c.display_name.as_deref(), uid))
-            .chain([status.sequence])
-            .max()
-            .unwrap_or(0)
-            + 1;
-        let end = now + effective_lifetime(&policy);
-        actions.push(Action::Mint {
+        actions.extend(mint(view, reason, next, wake));
+    }
+    actions
+}
+
+/// The mint with its Secret write and consumer restart; `next` records the new credential's schedule.
+fn mint(
+    view: &View<'_, '_>,
+    reason: MintReason,
+    next: &mut RotationStatus,
+    wake: &mut Vec<DateTime<Utc>>,
+) -> [Action; 3] {
+    let Input {
+        uid,
+        live,
+        status,
+        policy,
+        trigger,
+        now,
+        ..
+    } = *view.input;
+    let seq = live
+        .iter()
+        .filter_map(|c| parse_tag(c.display_name.as_deref(), uid))
+        .chain([status.sequence])
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let end = now + effective_lifetime(&policy);
+    let renew = renewal_time(now, end, &policy);
+    next.current_key_id = None;
+    next.current_created = Some(now);
+    next.not_after = Some(end);
+    next.renewal_time = Some(renew);
+    next.sequence = seq;
+    if trigger.is_some() {
+        next.handled_trigger = trigger.map(str::to_string);
+    }
+    wake.push(renew);
+    [
+        Action::Mint {
             display_name: credential_tag(uid, seq),
             end,
             reason,
-        });
-        actions.push(Action::WriteSecret(SecretWrite::NewCurrent {
-            previous_key_id: secret_key.map(str::to_string),
-        }));
-        actions.push(Action::RestartConsumers);
-        let renew = renewal_time(now, end, &policy);
-        next.current_key_id = None;
-        next.current_created = Some(now);
-        next.not_after = Some(end);
-        next.renewal_time = Some(renew);
-        next.sequence = seq;
-        if trigger.is_some() {
-            next.handled_trigger = trigger.map(str::to_string);
-        }
-        wake.push(renew);
-    }
+        },
+        Action::WriteSecret(SecretWrite::NewCurrent {
+            previous_key_id: view.secret_key.map(str::to_string),
+        }),
+        Action::RestartConsumers,
+    ]
+}
 
-    // Forget retiring entries that were revoked now or no longer exist (revoked earlier, or deleted by someone).
-    // The key the Secret holds is current, never retiring (only a mint in this plan makes it retiring).
+/// Phase 6: forget retiring entries that were revoked now or no longer exist (revoked earlier, or deleted by
+/// someone). The key the Secret holds is current, never retiring (only a mint in this plan makes it retiring).
+fn forget_retired(view: &View<'_, '_>, revoked: &[&str], minting: bool, next: &mut RotationStatus) {
     next.retiring.retain(|r| {
         !revoked.contains(&r.key_id.as_str())
-            && find(&r.key_id).is_some()
-            && (minting.is_some() || Some(r.key_id.as_str()) != secret_key)
+            && view.find(&r.key_id).is_some()
+            && (minting || Some(r.key_id.as_str()) != view.secret_key)
     });
-    // Wake at the end of each hold (to revoke if confirmed) and at each retiring credential's expiry. A hold that
-    // has passed is not a reason to look again: a confirmation arrives as a watch event (annotation, rollout) or
-    // with the delivery's own retry.
+}
+
+/// Phase 7: wake at the end of each hold (to revoke if confirmed) and at each retiring credential's expiry. A hold
+/// that has passed is not a reason to look again: a confirmation arrives as a watch event (annotation, rollout) or
+/// with the delivery's own retry.
+fn wake_for_retiring(view: &View<'_, '_>, next: &RotationStatus, wake: &mut Vec<DateTime<Utc>>) {
+    let now = view.input.now;
     for r in &next.retiring {
         if r.revoke_after > now {
             wake.push(r.revoke_after);
         }
-        if let Some(end) = find(&r.key_id).and_then(|c| c.end).filter(|e| *e > now) {
+        if let Some(end) = view
+            .find(&r.key_id)
+            .and_then(|c| c.end)
+            .filter(|e| *e > now)
+        {
             wake.push(end);
         }
-    }
-
-    let requeue_at = wake.into_iter().min().map(|t| t.max(now));
-    Plan {
-        actions,
-        requeue_at,
-        status: next,
-        blocked,
     }
 }
 

@@ -377,21 +377,32 @@ pub fn app_id_of(o: &NocoBaseMailIntegration) -> String {
         .expect("status.appId")
 }
 
-/// Polls a synchronous predicate (e.g. on the emulator's state) until it holds, or panics after `timeout`.
-pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Whether the condition `type_` has this status and reason.
 pub fn has_condition(o: &NocoBaseMailIntegration, type_: &str, status: &str, reason: &str) -> bool {
     condition(o, type_).is_some_and(|c| c.0 == status && c.1 == reason)
+}
+
+/// Creates a one-replica NocoBase Deployment `name` in `ns`: a consumer for the operator to restart.
+pub async fn create_deployment(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> k8s_openapi::api::apps::v1::Deployment {
+    let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "nocobase", "image": "nocobase/nocobase"}]}}
+        }
+    }))
+    .unwrap();
+    Api::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap()
 }
 
 /// Writes the Deployment status a finished rollout of its current template has (what the deployment controller and

@@ -7,6 +7,8 @@
 
 /// A real NocoBase (from `tests/nocobase/with-nocobase.sh`).
 pub mod nocobase;
+/// The operator binary as a child process.
+pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,7 +62,7 @@ pub fn read_crds(dir: &Path) -> Vec<CustomResourceDefinition> {
         .iter()
         .map(|p| {
             let text = std::fs::read_to_string(p).expect("read crd");
-            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", p.display()))
+            serde_norway::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", p.display()))
         })
         .collect()
 }
@@ -108,4 +110,16 @@ pub async fn namespace(client: &Client, prefix: &str) -> String {
         .await
         .expect("create namespace");
     created.metadata.name.expect("generated namespace name")
+}
+
+/// Polls a synchronous predicate (e.g. on the emulator's state) until it holds, or panics after `timeout`.
+pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -184,16 +184,9 @@ async fn graph_requires_a_valid_unexpired_bearer_token() {
         "InvalidAuthenticationToken"
     );
 
-    assert_eq!(
-        f.graph(Method::GET, "/applications")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(f.send(Method::GET, "/applications").await.status(), 200);
     f.handle.advance_clock(Duration::from_secs(3600));
-    let expired = f.graph(Method::GET, "/applications").send().await.unwrap();
+    let expired = f.send(Method::GET, "/applications").await;
     let (_, body) = graph_error(expired, 401).await;
     assert!(
         body["error"]["message"]

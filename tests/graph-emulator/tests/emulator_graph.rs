@@ -7,10 +7,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn upsert_creates_then_updates_and_respects_prefer() {
     let f = Fixture::new().await;
@@ -49,11 +45,12 @@ async fn upsert_creates_then_updates_and_respects_prefer() {
     assert_eq!(f.handle.applications(TENANT).len(), 1);
 
     let missing = f
-        .graph(Method::PATCH, "/applications(uniqueName='absent')")
-        .json(&json!({"displayName": "x"}))
-        .send()
-        .await
-        .unwrap();
+        .send_json(
+            Method::PATCH,
+            "/applications(uniqueName='absent')",
+            &json!({"displayName": "x"}),
+        )
+        .await;
     assert_eq!(
         graph_error(missing, 404).await.0,
         "Request_ResourceNotFound"
@@ -83,16 +80,11 @@ async fn invalid_application_bodies_are_rejected() {
         json!({"signInAudience": "Everyone"}),
         json!({"displayNme": "typo"}),
     ] {
-        let res = f
-            .graph(Method::PATCH, &path)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let res = f.send_json(Method::PATCH, &path, &body).await;
         let (code, _) = graph_error(res, 400).await;
         assert_eq!(code, "Request_BadRequest", "{body}");
     }
-    let empty = f.graph(Method::PATCH, &path).send().await.unwrap();
+    let empty = f.send(Method::PATCH, &path).await;
     assert_eq!(graph_error(empty, 400).await.0, "Request_BadRequest");
     let app = &f.handle.applications(TENANT)[0];
     assert_eq!(
@@ -112,7 +104,7 @@ async fn applications_are_addressable_by_id_app_id_unique_name_and_filter() {
         format!("/applications(appId='{app_id}')"),
         "/applications(uniqueName='addr')".to_string(),
     ] {
-        let res = f.graph(Method::GET, &path).send().await.unwrap();
+        let res = f.send(Method::GET, &path).await;
         assert_eq!(res.status(), 200, "{path}");
         assert_eq!(res.json::<Value>().await.unwrap()["id"], created["id"]);
     }
@@ -140,25 +132,21 @@ async fn applications_are_addressable_by_id_app_id_unique_name_and_filter() {
         json!({"id": created["id"], "appId": app_id})
     );
     let by_name: Value = f
-        .graph(
+        .send(
             Method::GET,
             "/applications?$filter=displayName%20eq%20'NocoBase%20mail%20other'",
         )
-        .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(by_name["value"].as_array().unwrap().len(), 1);
     let unsupported = f
-        .graph(
+        .send(
             Method::GET,
             "/applications?$filter=startswith(displayName,'N')",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         graph_error(unsupported, 400).await.0,
         "Request_UnsupportedQuery"
@@ -193,10 +181,8 @@ async fn add_password_returns_secret_once_and_remove_password_revokes() {
     );
 
     let fetched: Value = f
-        .graph(Method::GET, &format!("/applications/{object_id}"))
-        .send()
+        .send(Method::GET, &format!("/applications/{object_id}"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -249,40 +235,28 @@ async fn service_principal_grant_lifecycle_and_cascading_delete() {
     let f = Fixture::new().await;
     let created = f.create_app("sp").await;
     let app_id = created["appId"].as_str().unwrap().to_string();
-    let res = f
-        .graph(Method::POST, "/servicePrincipals")
-        .json(&json!({"appId": app_id}))
-        .send()
-        .await
-        .unwrap();
+    let res = f.post_sp(&app_id).await;
     assert_eq!(res.status(), 201);
     let sp: Value = res.json().await.unwrap();
     assert_eq!(sp["appId"], app_id.as_str());
     assert_eq!(sp["servicePrincipalType"], "Application");
     assert_eq!(sp["displayName"], created["displayName"]);
 
-    let dup = f
-        .graph(Method::POST, "/servicePrincipals")
-        .json(&json!({"appId": app_id}))
-        .send()
-        .await
-        .unwrap();
+    let dup = f.post_sp(&app_id).await;
     assert_eq!(
         graph_error(dup, 409).await.0,
         "Request_MultipleObjectsWithSameKeyValue"
     );
 
     let graph_sp: Value = f
-        .graph(
+        .send(
             Method::GET,
             &format!(
                 "/servicePrincipals(appId='{}')",
                 graph_emulator::GRAPH_APP_ID
             ),
         )
-        .send()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -317,20 +291,14 @@ async fn service_principal_grant_lifecycle_and_cascading_delete() {
     let grant_body = json!({"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph_sp["id"],
         "scope": "email offline_access IMAP.AccessAsUser.All SMTP.Send User.Read"});
     let res = f
-        .graph(Method::POST, "/oauth2PermissionGrants")
-        .json(&grant_body)
-        .send()
-        .await
-        .unwrap();
+        .send_json(Method::POST, "/oauth2PermissionGrants", &grant_body)
+        .await;
     assert_eq!(res.status(), 201);
     let grant: Value = res.json().await.unwrap();
     assert_eq!(grant["consentType"], "AllPrincipals");
     let dup = f
-        .graph(Method::POST, "/oauth2PermissionGrants")
-        .json(&grant_body)
-        .send()
-        .await
-        .unwrap();
+        .send_json(Method::POST, "/oauth2PermissionGrants", &grant_body)
+        .await;
     assert_eq!(
         graph_error(dup, 409).await.0,
         "Request_MultipleObjectsWithSameKeyValue"
@@ -338,27 +306,26 @@ async fn service_principal_grant_lifecycle_and_cascading_delete() {
     let mut bad_scope = grant_body.clone();
     bad_scope["scope"] = json!("email Mail.Nonexistent");
     let res = f
-        .graph(Method::POST, "/oauth2PermissionGrants")
-        .json(&bad_scope)
-        .send()
-        .await
-        .unwrap();
+        .send_json(Method::POST, "/oauth2PermissionGrants", &bad_scope)
+        .await;
     assert_eq!(graph_error(res, 400).await.0, "Request_BadRequest");
 
     let grant_path = format!("/oauth2PermissionGrants/{}", id(&grant));
     let patch = f
-        .graph(Method::PATCH, &grant_path)
-        .json(&json!({"scope": "email offline_access"}))
-        .send()
-        .await
-        .unwrap();
+        .send_json(
+            Method::PATCH,
+            &grant_path,
+            &json!({"scope": "email offline_access"}),
+        )
+        .await;
     assert_eq!(patch.status(), 204);
     let bad_patch = f
-        .graph(Method::PATCH, &grant_path)
-        .json(&json!({"scope": "email Bogus.Scope"}))
-        .send()
-        .await
-        .unwrap();
+        .send_json(
+            Method::PATCH,
+            &grant_path,
+            &json!({"scope": "email Bogus.Scope"}),
+        )
+        .await;
     assert_eq!(graph_error(bad_patch, 400).await.0, "Request_BadRequest");
     let listed: Value = f
         .graph(Method::GET, "/oauth2PermissionGrants")
@@ -373,10 +340,8 @@ async fn service_principal_grant_lifecycle_and_cascading_delete() {
 
     // Deleting the application removes its service principal and grants, as Entra does.
     let del = f
-        .graph(Method::DELETE, &format!("/applications/{}", id(&created)))
-        .send()
-        .await
-        .unwrap();
+        .send(Method::DELETE, &format!("/applications/{}", id(&created)))
+        .await;
     assert_eq!(del.status(), 204);
     assert!(f.handle.grants(TENANT).is_empty());
     assert_eq!(
@@ -385,10 +350,8 @@ async fn service_principal_grant_lifecycle_and_cascading_delete() {
         "only Graph's SP remains"
     );
     let gone = f
-        .graph(Method::GET, &format!("/servicePrincipals/{}", id(&sp)))
-        .send()
-        .await
-        .unwrap();
+        .send(Method::GET, &format!("/servicePrincipals/{}", id(&sp)))
+        .await;
     assert_eq!(graph_error(gone, 404).await.0, "Request_ResourceNotFound");
 }
 
@@ -396,39 +359,26 @@ async fn service_principal_grant_lifecycle_and_cascading_delete() {
 async fn grant_and_sp_deletion_endpoints() {
     let f = Fixture::new().await;
     let created = f.create_app("del").await;
-    let sp: Value = f
-        .graph(Method::POST, "/servicePrincipals")
-        .json(&json!({"appId": created["appId"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sp: Value = f.post_sp(&created["appId"]).await.json().await.unwrap();
+    let body = json!({"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": f.graph_sp_id(),
+        "scope": "User.Read"});
     let grant: Value = f
-        .graph(Method::POST, "/oauth2PermissionGrants")
-        .json(&json!({"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": f.graph_sp_id(), "scope": "User.Read"}))
-        .send()
+        .send_json(Method::POST, "/oauth2PermissionGrants", &body)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     let res = f
-        .graph(
+        .send(
             Method::DELETE,
             &format!("/oauth2PermissionGrants/{}", id(&grant)),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(res.status(), 204);
     assert!(f.handle.grants(TENANT).is_empty());
     let res = f
-        .graph(Method::DELETE, &format!("/servicePrincipals/{}", id(&sp)))
-        .send()
-        .await
-        .unwrap();
+        .send(Method::DELETE, &format!("/servicePrincipals/{}", id(&sp)))
+        .await;
     assert_eq!(res.status(), 204);
     assert!(
         f.handle
@@ -450,19 +400,12 @@ async fn replication_lag_hides_new_objects_from_other_calls() {
     let object_id = id(&created);
 
     let get = f
-        .graph(Method::GET, &format!("/applications/{object_id}"))
-        .send()
-        .await
-        .unwrap();
+        .send(Method::GET, &format!("/applications/{object_id}"))
+        .await;
     assert_eq!(graph_error(get, 404).await.0, "Request_ResourceNotFound");
     let add = f.add_password(&object_id, json!({})).await;
     assert_eq!(graph_error(add, 404).await.0, "Request_ResourceNotFound");
-    let sp = f
-        .graph(Method::POST, "/servicePrincipals")
-        .json(&json!({"appId": created["appId"]}))
-        .send()
-        .await
-        .unwrap();
+    let sp = f.post_sp(&created["appId"]).await;
     let (code, body) = graph_error(sp, 400).await;
     assert_eq!(code, "Request_BadRequest");
     assert_eq!(
@@ -488,29 +431,20 @@ async fn replication_lag_hides_new_objects_from_other_calls() {
 
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert_eq!(
-        f.graph(Method::GET, &format!("/applications/{object_id}"))
-            .send()
+        f.send(Method::GET, &format!("/applications/{object_id}"))
             .await
-            .unwrap()
             .status(),
         200
     );
-    let sp = f
-        .graph(Method::POST, "/servicePrincipals")
-        .json(&json!({"appId": created["appId"]}))
-        .send()
-        .await
-        .unwrap();
+    let sp = f.post_sp(&created["appId"]).await;
     assert_eq!(sp.status(), 201);
 
     // The clock also ends the window.
     let later = f.create_app("lagging-2").await;
     f.handle.advance_clock(Duration::from_secs(1));
     assert_eq!(
-        f.graph(Method::GET, &format!("/applications/{}", id(&later)))
-            .send()
+        f.send(Method::GET, &format!("/applications/{}", id(&later)))
             .await
-            .unwrap()
             .status(),
         200
     );
@@ -521,57 +455,29 @@ async fn throttling_and_server_errors_are_injected() {
     let f = Fixture::new().await;
     f.handle.throttle_next(2, Duration::from_secs(7));
     for _ in 0..2 {
-        let res = f.graph(Method::GET, "/applications").send().await.unwrap();
+        let res = f.send(Method::GET, "/applications").await;
         assert_eq!(res.headers()["retry-after"], "7");
         assert_eq!(graph_error(res, 429).await.0, "TooManyRequests");
     }
-    assert_eq!(
-        f.graph(Method::GET, "/applications")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(f.send(Method::GET, "/applications").await.status(), 200);
 
     f.handle.fail_next(1, 503);
-    let res = f.graph(Method::GET, "/applications").send().await.unwrap();
+    let res = f.send(Method::GET, "/applications").await;
     assert_eq!(graph_error(res, 503).await.0, "ServiceUnavailable");
     f.handle.fail_next(1, 500);
-    let res = f.graph(Method::GET, "/applications").send().await.unwrap();
+    let res = f.send(Method::GET, "/applications").await;
     assert_eq!(graph_error(res, 500).await.0, "generalException");
-    assert_eq!(
-        f.graph(Method::GET, "/applications")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(f.send(Method::GET, "/applications").await.status(), 200);
 
     f.handle.set_failure_ratio(1.0);
-    assert_eq!(
-        f.graph(Method::GET, "/applications")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(f.send(Method::GET, "/applications").await.status(), 503);
     f.handle.set_failure_ratio(0.0);
     f.handle.set_throttle_ratio(1.0, Duration::from_secs(2));
-    let res = f.graph(Method::GET, "/applications").send().await.unwrap();
+    let res = f.send(Method::GET, "/applications").await;
     assert_eq!(res.headers()["retry-after"], "2");
     assert_eq!(res.status(), 429);
     f.handle.set_throttle_ratio(0.0, Duration::from_secs(2));
-    assert_eq!(
-        f.graph(Method::GET, "/applications")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(f.send(Method::GET, "/applications").await.status(), 200);
 }
 
 #[tokio::test]
@@ -667,14 +573,7 @@ async fn latency_is_added_to_every_request() {
     let f = Fixture::new().await;
     f.handle.set_latency(Duration::from_millis(250));
     let start = Instant::now();
-    assert_eq!(
-        f.graph(Method::GET, "/applications")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(f.send(Method::GET, "/applications").await.status(), 200);
     f.token_for(CLIENT_ID, CLIENT_SECRET).await;
     assert!(
         start.elapsed() >= Duration::from_millis(500),
@@ -726,14 +625,9 @@ async fn counters_track_routes_statuses_reads_and_writes() {
     f.handle.reset_counts();
     let created = f.create_app("counted").await;
     f.add_password(&id(&created), json!({})).await;
-    f.graph(Method::GET, &format!("/applications/{}", id(&created)))
-        .send()
-        .await
-        .unwrap();
-    f.graph(Method::GET, "/applications/missing")
-        .send()
-        .await
-        .unwrap();
+    f.send(Method::GET, &format!("/applications/{}", id(&created)))
+        .await;
+    f.send(Method::GET, "/applications/missing").await;
     let counts = f.handle.counts();
     assert_eq!(counts["PATCH /applications(uniqueName='{uniqueName}')"], 1);
     assert_eq!(counts["POST /applications/{id}/addPassword"], 1);
@@ -772,22 +666,15 @@ async fn drift_injection_bypasses_the_api() {
 #[tokio::test]
 async fn admin_api_drives_faults_and_clock() {
     let f = Fixture::new().await;
-    let admin = |path: &str| format!("{}/_emulator{path}", f.emu.base_url());
-    let res = f
-        .http
-        .post(admin("/faults"))
-        .json(&json!({"throttleNext": 1, "retryAfterSecs": 3}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
-    let res = f.graph(Method::GET, "/applications").send().await.unwrap();
+    f.set_faults(json!({"throttleNext": 1, "retryAfterSecs": 3}))
+        .await;
+    let res = f.send(Method::GET, "/applications").await;
     assert_eq!(res.status(), 429);
     assert_eq!(res.headers()["retry-after"], "3");
     let before = f.handle.now();
     let res: Value = f
         .http
-        .post(admin("/clock/advance"))
+        .post(f.admin("/clock/advance"))
         .json(&json!({"seconds": 86_400}))
         .send()
         .await
@@ -799,7 +686,7 @@ async fn admin_api_drives_faults_and_clock() {
     assert!((f.handle.now() - before).num_hours() >= 24);
     let pem = f
         .http
-        .get(admin("/ca.pem"))
+        .get(f.admin("/ca.pem"))
         .send()
         .await
         .unwrap()
@@ -809,7 +696,7 @@ async fn admin_api_drives_faults_and_clock() {
     assert_eq!(pem, f.emu.ca_pem());
     let counts: Value = f
         .http
-        .get(admin("/counts"))
+        .get(f.admin("/counts"))
         .send()
         .await
         .unwrap()
@@ -819,7 +706,7 @@ async fn admin_api_drives_faults_and_clock() {
     assert_eq!(counts["counts"]["GET /applications"], 1);
     let res = f
         .http
-        .post(admin("/clients"))
+        .post(f.admin("/clients"))
         .json(&json!({"tenantId": "t2", "clientId": "c2", "clientSecret": "s2"}))
         .send()
         .await
@@ -851,8 +738,8 @@ async fn errors_echo_client_request_id() {
     assert_eq!(res.headers()["client-request-id"], "abc-123");
     let (_, body) = graph_error(res, 404).await;
     assert_eq!(body["error"]["innerError"]["client-request-id"], "abc-123");
-    let unknown = f.graph(Method::GET, "/users").send().await.unwrap();
+    let unknown = f.send(Method::GET, "/users").await;
     assert_eq!(graph_error(unknown, 400).await.0, "Request_BadRequest");
-    let wrong_method = f.graph(Method::PUT, "/applications").send().await.unwrap();
+    let wrong_method = f.send(Method::PUT, "/applications").await;
     assert_eq!(graph_error(wrong_method, 405).await.0, "Request_BadRequest");
 }

@@ -13,39 +13,13 @@ use std::time::Duration;
 
 const PERSONAL: &str = "AzureADandPersonalMicrosoftAccount";
 
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_string()
-}
-
-fn admin(f: &Fixture, path: &str) -> String {
-    format!("{}/_emulator{path}", f.emu.base_url())
-}
-
-async fn set_faults(f: &Fixture, body: Value) {
-    let res = f
-        .http
-        .post(admin(f, "/faults"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204, "{body}");
-}
-
 async fn patch_app(f: &Fixture, object_id: &str, body: Value) -> Response {
-    f.graph(Method::PATCH, &format!("/applications/{object_id}"))
-        .json(&body)
-        .send()
+    f.send_json(Method::PATCH, &format!("/applications/{object_id}"), &body)
         .await
-        .unwrap()
 }
 
 async fn post_app(f: &Fixture, body: Value) -> Response {
-    f.graph(Method::POST, "/applications")
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    f.send_json(Method::POST, "/applications", &body).await
 }
 
 /// A personal-account app created through POST with the token version it needs.
@@ -122,10 +96,8 @@ async fn personal_audiences_require_access_token_version_2() {
     .await;
     assert_eq!(both.status(), 204);
     let app: Value = f
-        .graph(Method::GET, &format!("/applications/{object_id}"))
-        .send()
+        .send(Method::GET, &format!("/applications/{object_id}"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -347,13 +319,13 @@ async fn national_clouds_reject_personal_audiences() {
         .status(),
         201
     );
-    set_faults(&f, json!({"cloud": "usGovernment"})).await;
+    f.set_faults(json!({"cloud": "usGovernment"})).await;
     assert_eq!(post_app(&f, personal.clone()).await.status(), 400);
-    set_faults(&f, json!({"cloud": "global"})).await;
+    f.set_faults(json!({"cloud": "global"})).await;
     assert_eq!(post_app(&f, personal).await.status(), 201);
     let bad = f
         .http
-        .post(admin(&f, "/faults"))
+        .post(f.admin("/faults"))
         .json(&json!({"cloud": "germany"}))
         .send()
         .await
@@ -368,65 +340,44 @@ async fn service_principal_creation_during_replication_can_be_forbidden() {
     f.handle
         .set_sp_replication_error(SpReplicationError::Forbidden);
     let created = f.create_app("sp-403").await;
-    let post_sp = |app_id: Value| {
-        f.graph(Method::POST, "/servicePrincipals")
-            .json(&json!({"appId": app_id}))
-            .send()
-    };
-    let (code, message, _) =
-        error_message(post_sp(created["appId"].clone()).await.unwrap(), 403).await;
+    let (code, message, _) = error_message(f.post_sp(&created["appId"]).await, 403).await;
     assert_eq!(code, "Authorization_RequestDenied");
     assert_eq!(
         message,
         "When using this permission, the backing application of the service principal being created must in the local tenant"
     );
     // An appId that does not exist at all still gets NoBackingApplicationObject.
-    let (_, _, body) = error_message(
-        post_sp(json!("99999999-9999-9999-9999-999999999999"))
-            .await
-            .unwrap(),
-        400,
-    )
-    .await;
+    let (_, _, body) =
+        error_message(f.post_sp("99999999-9999-9999-9999-999999999999").await, 400).await;
     assert_eq!(
         body["error"]["details"][0]["code"],
         "NoBackingApplicationObject"
     );
     // The JSON switch selects the default answer again.
-    set_faults(
-        &f,
-        json!({"spReplicationError": "noBackingApplicationObject"}),
-    )
-    .await;
-    assert_eq!(
-        post_sp(created["appId"].clone()).await.unwrap().status(),
-        400
-    );
-    set_faults(&f, json!({"spReplicationError": "forbidden"})).await;
-    assert_eq!(
-        post_sp(created["appId"].clone()).await.unwrap().status(),
-        403
-    );
+    f.set_faults(json!({"spReplicationError": "noBackingApplicationObject"}))
+        .await;
+    assert_eq!(f.post_sp(&created["appId"]).await.status(), 400);
+    f.set_faults(json!({"spReplicationError": "forbidden"}))
+        .await;
+    assert_eq!(f.post_sp(&created["appId"]).await.status(), 403);
     f.handle
         .advance_clock_preserving_tokens(Duration::from_secs(6));
-    assert_eq!(
-        post_sp(created["appId"].clone()).await.unwrap().status(),
-        201
-    );
+    assert_eq!(f.post_sp(&created["appId"]).await.status(), 201);
 }
 
 #[tokio::test]
 async fn retry_after_can_be_fractional() {
     let f = Fixture::new().await;
     f.handle.throttle_next(1, Duration::from_millis(2_128));
-    let res = f.graph(Method::GET, "/applications").send().await.unwrap();
+    let res = f.send(Method::GET, "/applications").await;
     assert_eq!(res.headers()["retry-after"], "2.128");
     assert_eq!(graph_error(res, 429).await.0, "TooManyRequests");
-    set_faults(&f, json!({"throttleNext": 1, "retryAfterMs": 1_500})).await;
-    let res = f.graph(Method::GET, "/applications").send().await.unwrap();
+    f.set_faults(json!({"throttleNext": 1, "retryAfterMs": 1_500}))
+        .await;
+    let res = f.send(Method::GET, "/applications").await;
     assert_eq!(res.headers()["retry-after"], "1.5");
     f.handle.throttle_next(1, Duration::from_secs(3));
-    let res = f.graph(Method::GET, "/applications").send().await.unwrap();
+    let res = f.send(Method::GET, "/applications").await;
     assert_eq!(
         res.headers()["retry-after"],
         "3",
@@ -438,15 +389,7 @@ async fn retry_after_can_be_fractional() {
 /// A service principal for a fresh app plus the body of an AllPrincipals grant to Microsoft Graph.
 async fn grant_body(f: &Fixture, name: &str) -> Value {
     let created = f.create_app(name).await;
-    let sp: Value = f
-        .graph(Method::POST, "/servicePrincipals")
-        .json(&json!({"appId": created["appId"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sp: Value = f.post_sp(&created["appId"]).await.json().await.unwrap();
     json!({"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": f.graph_sp_id(),
         "scope": "email offline_access"})
 }
@@ -465,7 +408,7 @@ async fn grants_replicate_but_duplicates_conflict_at_once() {
     assert_eq!(res.status(), 201);
     let grant: Value = res.json().await.unwrap();
     let path = format!("/oauth2PermissionGrants/{}", id(&grant));
-    let get = f.graph(Method::GET, &path).send().await.unwrap();
+    let get = f.send(Method::GET, &path).await;
     assert_eq!(graph_error(get, 404).await.0, "Request_ResourceNotFound");
     let listed = || async {
         f.graph(Method::GET, "/oauth2PermissionGrants")
@@ -485,11 +428,8 @@ async fn grants_replicate_but_duplicates_conflict_at_once() {
     };
     assert_eq!(listed().await, 0);
     let patch = f
-        .graph(Method::PATCH, &path)
-        .json(&json!({"scope": "email"}))
-        .send()
-        .await
-        .unwrap();
+        .send_json(Method::PATCH, &path, &json!({"scope": "email"}))
+        .await;
     assert_eq!(patch.status(), 404);
     let (code, message, _) = error_message(post().await.unwrap(), 409).await;
     assert_eq!(
@@ -503,10 +443,7 @@ async fn grants_replicate_but_duplicates_conflict_at_once() {
     f.handle
         .advance_clock_preserving_tokens(Duration::from_secs(5));
     assert_eq!(listed().await, 1);
-    assert_eq!(
-        f.graph(Method::GET, &path).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(f.send(Method::GET, &path).await.status(), 200);
 }
 
 #[tokio::test]
@@ -546,11 +483,8 @@ async fn add_password_can_fail_after_creating_the_credential() {
     // Other requests still work (a new connection).
     assert_eq!(f.add_password(&id(&created), json!({})).await.status(), 200);
 
-    set_faults(
-        &f,
-        json!({"failAfterCommitNext": 1, "failAfterCommitStatus": 500}),
-    )
-    .await;
+    f.set_faults(json!({"failAfterCommitNext": 1, "failAfterCommitStatus": 500}))
+        .await;
     let res = f.add_password(&id(&created), json!({})).await;
     assert_eq!(graph_error(res, 500).await.0, "generalException");
     assert_eq!(count(), 5);
@@ -581,9 +515,9 @@ async fn password_addition_policy_blocks_client_secrets() {
             .password_credentials
             .is_empty()
     );
-    set_faults(&f, json!({"blockPasswordAddition": false})).await;
+    f.set_faults(json!({"blockPasswordAddition": false})).await;
     assert_eq!(f.add_password(&id(&created), json!({})).await.status(), 200);
-    set_faults(&f, json!({"blockPasswordAddition": true})).await;
+    f.set_faults(json!({"blockPasswordAddition": true})).await;
     assert_eq!(f.add_password(&id(&created), json!({})).await.status(), 400);
 }
 
@@ -609,7 +543,8 @@ async fn remove_password_of_a_missing_key_is_switchable() {
         graph_error(remove().await.unwrap(), 404).await.0,
         "Request_ResourceNotFound"
     );
-    set_faults(&f, json!({"removePasswordMissing": "noContent"})).await;
+    f.set_faults(json!({"removePasswordMissing": "noContent"}))
+        .await;
     assert_eq!(remove().await.unwrap().status(), 204);
 }
 
@@ -637,11 +572,7 @@ async fn throttle_budget_charges_resource_units_per_app_and_tenant() {
         "2",
         "GET applications costs 2"
     );
-    let selected = f
-        .graph(Method::GET, "/applications?$select=id")
-        .send()
-        .await
-        .unwrap();
+    let selected = f.send(Method::GET, "/applications?$select=id").await;
     assert_eq!(
         selected.headers()["x-ms-resource-unit"],
         "1",
@@ -724,11 +655,8 @@ async fn throttle_budget_charges_resource_units_per_app_and_tenant() {
     assert_eq!(list().await.unwrap().status(), 200);
 
     // Write quota, through the admin API.
-    set_faults(
-        &f,
-        json!({"throttleBudget": {"tenantSize": "large", "writeRequests": 1}}),
-    )
-    .await;
+    f.set_faults(json!({"throttleBudget": {"tenantSize": "large", "writeRequests": 1}}))
+        .await;
     let created_id = id(&created);
     let write = || patch_app(&f, &created_id, json!({"notes": "n"}));
     assert_eq!(write().await.status(), 204);
@@ -744,7 +672,7 @@ async fn throttle_budget_charges_resource_units_per_app_and_tenant() {
     assert_eq!(res.status(), 429);
     let counts: Value = f
         .http
-        .get(admin(&f, "/counts"))
+        .get(f.admin("/counts"))
         .send()
         .await
         .unwrap()
@@ -753,7 +681,7 @@ async fn throttle_budget_charges_resource_units_per_app_and_tenant() {
         .unwrap();
     assert_eq!(counts["budgetThrottled"], 4);
     assert_eq!(counts["throttled"], 4);
-    set_faults(&f, json!({"throttleBudget": null})).await;
+    f.set_faults(json!({"throttleBudget": null})).await;
     assert_eq!(write().await.status(), 204);
 }
 
@@ -818,7 +746,7 @@ async fn new_secrets_are_not_usable_before_the_activation_lag() {
         .advance_clock_preserving_tokens(Duration::from_secs(20));
     assert_eq!(request().await.status(), 200);
 
-    set_faults(&f, json!({"secretActivationLagMs": 0})).await;
+    f.set_faults(json!({"secretActivationLagMs": 0})).await;
     let fresh: Value = f
         .add_password(&id(&created), json!({}))
         .await

@@ -3,6 +3,7 @@
 
 use graph_emulator::{Emulator, EmulatorHandle};
 use reqwest::{Method, RequestBuilder, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -78,6 +79,43 @@ impl Fixture {
             .bearer_auth(&self.token)
     }
 
+    /// A Graph request without a body.
+    pub async fn send(&self, method: Method, path: &str) -> Response {
+        self.graph(method, path).send().await.unwrap()
+    }
+
+    /// A Graph request with a JSON body.
+    pub async fn send_json(&self, method: Method, path: &str, body: &impl Serialize) -> Response {
+        self.graph(method, path).json(body).send().await.unwrap()
+    }
+
+    /// Creates the service principal of the application with this appId.
+    pub async fn post_sp(&self, app_id: impl Serialize) -> Response {
+        self.send_json(
+            Method::POST,
+            "/servicePrincipals",
+            &json!({"appId": app_id}),
+        )
+        .await
+    }
+
+    /// URL of the emulator's admin API (`/_emulator...`).
+    pub fn admin(&self, path: &str) -> String {
+        format!("{}/_emulator{path}", self.emu.base_url())
+    }
+
+    /// Sets faults through the admin API.
+    pub async fn set_faults(&self, body: Value) {
+        let res = self
+            .http
+            .post(self.admin("/faults"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204, "{body}");
+    }
+
     /// Upserts an application by uniqueName and returns the created JSON.
     pub async fn create_app(&self, unique_name: &str) -> Value {
         let res = self
@@ -118,6 +156,11 @@ impl Fixture {
             .unwrap()
             .id
     }
+}
+
+/// The `id` of a Graph object.
+pub fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
 }
 
 /// Asserts Graph's error shape and returns the code.
