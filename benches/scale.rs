@@ -5,7 +5,9 @@
 //!   make bench                          # N=100
 //!   BENCH_N=100,1000 make bench         # several sizes, each on a fresh operator process and emulator
 //!
-//! Environment: BENCH_N (default 100), BENCH_LATENCY_MS (50), BENCH_THROTTLE_RATIO (0.02), BENCH_RESYNCS (3),
+//! Environment: BENCH_N (default 100), BENCH_LATENCY_MS (50), BENCH_THROTTLE_RATIO (0.02), BENCH_TENANT_SIZE
+//! (small|medium|large: Entra's resource-unit budget per app and tenant as the emulator models it, replacing the
+//! random 429s of BENCH_THROTTLE_RATIO), BENCH_RESYNCS (3),
 //! BENCH_IDLE_SECS (20), BENCH_CONCURRENCY (the operator's --max-concurrent-reconciles; default: its default),
 //! BENCH_OPERATOR (path of the operator binary; default the one cargo built with this bench).
 //!
@@ -158,7 +160,12 @@ async fn run_size(
     };
 
     // (a) N at once, with random throttling from here on.
-    h.set_throttle_ratio(settings.throttle_ratio, Duration::from_secs(1));
+    match settings.tenant_size {
+        Some(size) => {
+            h.set_throttle_budget(Some(graph_emulator::ThrottleBudget::for_tenant_size(size)))
+        }
+        None => h.set_throttle_ratio(settings.throttle_ratio, Duration::from_secs(1)),
+    }
     h.reset_counts();
     let names: Vec<String> = (0..n).map(|i| format!("mail-{i:04}")).collect();
     let started = Instant::now();
@@ -307,6 +314,7 @@ async fn run_size(
 
     // Clean up while the operator still runs, so finalizers delete the apps; then stop it.
     h.set_throttle_ratio(0.0, Duration::ZERO);
+    h.set_throttle_budget(None);
     api.delete_collection(&DeleteParams::default(), &ListParams::default())
         .await?;
     let _ = wait_all(
@@ -466,10 +474,13 @@ fn fingerprint(o: &impl serde::Serialize) -> String {
 
 fn print_table(s: &Settings, rows: &[Row], notes: &[String]) {
     println!(
-        "\nGraph latency {} ms, throttle ratio {} (Retry-After 1 s), {} resync rounds, idle window {} s, \
+        "\nGraph latency {} ms, throttling {}, {} resync rounds, idle window {} s, \
          --max-concurrent-reconciles {}, {} CPU cores.\n",
         s.latency.as_millis(),
-        s.throttle_ratio,
+        match s.tenant_size {
+            Some(size) => format!("Entra's resource-unit budget of a {size:?} tenant"),
+            None => format!("ratio {} (Retry-After 1 s)", s.throttle_ratio),
+        },
         s.resyncs,
         s.idle.as_secs(),
         s.concurrency,

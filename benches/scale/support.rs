@@ -49,6 +49,8 @@ pub struct Settings {
     pub sizes: Vec<usize>,
     pub latency: Duration,
     pub throttle_ratio: f64,
+    /// Entra's resource-unit throttling budget of a tenant this size (the emulator's model), instead of random 429s.
+    pub tenant_size: Option<graph_emulator::TenantSize>,
     pub resyncs: u32,
     pub idle: Duration,
     /// The operator's --max-concurrent-reconciles.
@@ -83,6 +85,21 @@ impl Settings {
             sizes,
             latency: Duration::from_millis(env_or("BENCH_LATENCY_MS", 50u64)?),
             throttle_ratio: env_or("BENCH_THROTTLE_RATIO", 0.02f64)?,
+            tenant_size: match std::env::var("BENCH_TENANT_SIZE")
+                .ok()
+                .as_deref()
+                .map(str::trim)
+            {
+                None | Some("") => None,
+                Some("small") => Some(graph_emulator::TenantSize::Small),
+                Some("medium") => Some(graph_emulator::TenantSize::Medium),
+                Some("large") => Some(graph_emulator::TenantSize::Large),
+                Some(other) => {
+                    return Err(BenchError::Setting(format!(
+                        "BENCH_TENANT_SIZE={other} (small, medium or large)"
+                    )));
+                }
+            },
             resyncs: env_or("BENCH_RESYNCS", 3u32)?,
             idle: Duration::from_secs(env_or("BENCH_IDLE_SECS", 20u64)?),
             concurrency: env_or(
