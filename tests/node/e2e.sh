@@ -9,7 +9,10 @@
 #   4. the operator pod Ready, as UID 65532 on a read-only root filesystem, under the chart's ServiceAccount, holding
 #      the leader Lease; kubectl logs shows its JSON logs
 #   5. a Graph emulator on the host: EntraTenant and NocoBaseMailIntegration Ready, the Secret written
-#   6. helm upgrade (new pod, Lease handed over, integration still Ready); helm uninstall leaves CRDs and CRs
+#   6. helm upgrade (new pod, Lease handed over, integration still Ready)
+#   7. a rotation: the consumer Deployment (a pod on the CNI bridge) is rolled out by the real kubelet, and only then
+#      the old key is revoked
+#   8. helm uninstall leaves CRDs and custom resources
 #
 # Needs root (kubelet, containerd), Debian's containerd/runc/containernetworking-plugins (installed if missing).
 # E2E_KEEP=1 keeps the work directory and TESTBED_KEEP=1 the cluster's logs. E2E_SKIP_BUILD=1 uses the image archive
@@ -204,6 +207,36 @@ wait_for 60 "pod $new_pod to hold the leader Lease" holder_is "$new_pod"
 echo "Lease held by $new_pod (was $pod); revision $("$helm" status "$release" -n "$ns" -o json | jq .version)"
 kubectl wait --for=condition=Ready --timeout=60s -n "$app_ns" nocobasemailintegration/nocobase-mail
 
+step "A rotation confirmed by a real rollout: the consumer's new pod runs on the node, then the old key goes"
+# Demo durations: lifetime 2m, renewBefore 1m, overlap 20s. The operator revokes the old key only after the consumer
+# Deployment finished rolling out, which here a real kubelet and the deployment controller do (no test double).
+cr_field() { kubectl get -n "$app_ns" nocobasemailintegration nocobase-mail -o "jsonpath=$1"; }
+live_keys() {
+  curl -fsS --cacert "$work/emulator-ca.pem" "https://127.0.0.1:$emu_port/_emulator/tenants/$tenant_id/applications" \
+    | jq -r --arg app "$(cr_field '{.status.appId}')" '.[] | select(.appId == $app) | .passwordCredentials[].keyId'
+}
+key_changed() { [[ "$(cr_field '{.status.currentCredential.keyId}')" != "$1" ]]; }
+lacks_key() { ! live_keys | grep -qx "$1"; }
+consumer_pods() {
+  kubectl get pods -n "$app_ns" -l app=nocobase -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase} {.status.podIP}{"\n"}{end}'
+}
+consumer_on_bridge() { [[ "$(consumer_pods)" =~ ^[^$'\n']+\ Running\ 10\.244\.0\.[0-9]+$ ]]; }
+wait_for 60 "the consumer pod running on the pod network (CNI bridge)" consumer_on_bridge
+old_key="$(cr_field '{.status.currentCredential.keyId}')"
+old_consumer="$(consumer_pods)"
+echo "consumer before: $old_consumer"
+wait_for 120 "a new credential" key_changed "$old_key"
+restarted="$(kubectl get deploy -n "$app_ns" nocobase -o 'jsonpath={.spec.template.metadata.annotations.entramail\.io/restartedAt}')"
+[[ -n "$restarted" ]] || fail "the consumer Deployment was not restarted"
+kubectl rollout status -n "$app_ns" deploy/nocobase --timeout=60s
+wait_for 90 "old key $old_key to be revoked after the rollout and the overlap" lacks_key "$old_key"
+echo "key $old_key -> $(cr_field '{.status.currentCredential.keyId}'); consumer restarted at $restarted"
+# The operator may restart the consumer once more when the previous secret leaves the Secret; let that settle too.
+kubectl rollout status -n "$app_ns" deploy/nocobase --timeout=60s >/dev/null
+echo "consumer after: $(consumer_pods) (restartedAt $(kubectl get deploy -n "$app_ns" nocobase \
+  -o 'jsonpath={.spec.template.metadata.annotations.entramail\.io/restartedAt}'))"
+[[ "$(consumer_pods)" != "$old_consumer" ]] || fail "the consumer pod was not replaced"
+
 step "helm uninstall: the operator goes, CRDs and custom resources stay"
 "$helm" uninstall "$release" -n "$ns" --wait --timeout 2m
 no_operator_pods() { [[ -z "$(kubectl get pods -n "$ns" -l app.kubernetes.io/instance="$release" -o name)" ]]; }
@@ -211,5 +244,5 @@ wait_for 60 "the operator pods to go" no_operator_pods
 kubectl get crd entratenants.entramail.io nocobasemailintegrations.entramail.io
 kubectl get nocobasemailintegration -n "$app_ns" nocobase-mail >/dev/null || fail "the integration went with the chart"
 
-printf '\ne2e-node PASSED in %s: image built here, chart installed on a real node, operator pod Ready under its ServiceAccount with the Lease, integration Ready against the emulator, upgrade and uninstall.\n' \
+printf '\ne2e-node PASSED in %s: image built here, chart installed on a real node, operator pod Ready under its ServiceAccount with the Lease, integration Ready against the emulator, upgrade, rotation through a real rollout, uninstall.\n' \
   "$(elapsed)"

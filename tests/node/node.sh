@@ -73,8 +73,9 @@ prepare_control_plane() {
 }
 
 write_containerd_config() {
-  local dir="$1" runc
+  local dir="$1" runc cni_bin=/usr/lib/cni
   runc="$(command -v runc)"
+  [[ -x "$cni_bin/bridge" ]] || cni_bin=/opt/cni/bin
   mkdir -p "$dir/containerd" "$dir/cni/net.d" "$dir/cni/ipam"
   cat >"$dir/containerd/config.toml" <<EOF
 version = 2
@@ -118,7 +119,7 @@ disabled_plugins = [
         SystemdCgroup = false
 
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$(dirname "$(ls /usr/lib/cni/bridge /opt/cni/bin/bridge 2>/dev/null | head -n1)")"
+    bin_dir = "$cni_bin"
     conf_dir = "$dir/cni/net.d"
 EOF
   # Pods without hostNetwork get an address on a host bridge (CNI also has to be configured for the runtime to
@@ -288,8 +289,8 @@ stop() {
   fi
   stop_pid "$dir/containerd.pid"
   # Shims left behind (this containerd's only: their command line names its socket).
-  for pid in $(grep -lsz -- "$sock" /proc/[0-9]*/cmdline | cut -d/ -f3); do
-    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == containerd-shim* ]] && kill -KILL "$pid" 2>/dev/null || true
+  { grep -lsz -- "$sock" /proc/[0-9]*/cmdline || true; } | cut -d/ -f3 | while read -r pid; do
+    if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == containerd-shim* ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
   done
   # Mounts under DIR (sandbox shm, projected volumes, rootfs bind mounts), deepest first.
   awk -v d="$dir/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r mnt; do
