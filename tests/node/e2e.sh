@@ -218,8 +218,10 @@ live_keys() {
 }
 key_changed() { [[ "$(cr_field '{.status.currentCredential.keyId}')" != "$1" ]]; }
 lacks_key() { ! live_keys | grep -qx "$1"; }
+# The consumer's pods that are not terminating: name, phase, pod IP.
 consumer_pods() {
-  kubectl get pods -n "$app_ns" -l app=nocobase -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase} {.status.podIP}{"\n"}{end}'
+  kubectl get pods -n "$app_ns" -l app=nocobase -o json \
+    | jq -r '.items[] | select(.metadata.deletionTimestamp == null) | "\(.metadata.name) \(.status.phase) \(.status.podIP // "")"'
 }
 consumer_on_bridge() { [[ "$(consumer_pods)" =~ ^[^$'\n']+\ Running\ 10\.244\.0\.[0-9]+$ ]]; }
 wait_for 60 "the consumer pod running on the pod network (CNI bridge)" consumer_on_bridge
@@ -232,7 +234,7 @@ restarted="$(kubectl get deploy -n "$app_ns" nocobase -o 'jsonpath={.spec.templa
 kubectl rollout status -n "$app_ns" deploy/nocobase --timeout=60s
 wait_for 90 "old key $old_key to be revoked after the rollout and the overlap" lacks_key "$old_key"
 echo "key $old_key -> $(cr_field '{.status.currentCredential.keyId}'); consumer restarted at $restarted"
-# The operator may restart the consumer once more when the previous secret leaves the Secret; let that settle too.
+# With the demo's 2m lifetime the next rotation may already have restarted the consumer again; let that settle too.
 kubectl rollout status -n "$app_ns" deploy/nocobase --timeout=60s >/dev/null
 echo "consumer after: $(consumer_pods) (restartedAt $(kubectl get deploy -n "$app_ns" nocobase \
   -o 'jsonpath={.spec.template.metadata.annotations.entramail\.io/restartedAt}'))"
