@@ -166,7 +166,25 @@ kubectl logs -n "$ns" "$pod" | grep -q '"acquired leadership' || fail "no 'acqui
 curl -fsS "http://127.0.0.1:$metrics_port/readyz" >/dev/null || fail "/readyz on host port $metrics_port"
 
 step "EntraTenant + NocoBaseMailIntegration against the emulator"
-sed "s#https://127.0.0.1:8443#https://127.0.0.1:$emu_port#g" "$repo/examples/demo/10-entratenant.yaml" | kubectl apply -f -
+# Own manifests (not examples/demo/, which follows the demo): the tenant is the emulator, the integration's only
+# delivery is the consumer Deployment below, whose finished rollout confirms a new secret (no acknowledgement).
+kubectl apply -f - <<EOF
+apiVersion: entramail.io/v1alpha1
+kind: EntraTenant
+metadata: {name: e2e}
+spec:
+  tenantId: $tenant_id
+  cloud: Custom
+  endpoints:
+    authorityHost: https://127.0.0.1:$emu_port
+    graphEndpoint: https://127.0.0.1:$emu_port
+  auth:
+    clientSecret:
+      clientId: $operator_client_id
+      secretRef: {name: entra-operator-credentials, key: clientSecret}
+  allowedNamespaces:
+    names: [$app_ns]
+EOF
 kubectl create namespace "$app_ns"
 # The consumer the operator rollout-restarts: a pause container (no registry here; the image is on the node).
 kubectl apply -f - <<EOF
@@ -184,8 +202,27 @@ spec:
           image: entramail.test/pause:local
           imagePullPolicy: Never
 EOF
-kubectl apply -f "$repo/examples/demo/30-nocobasemailintegration.yaml"
-kubectl wait --for=condition=Ready --timeout=90s entratenant/demo
+# Short durations so that a rotation happens within a minute: lifetime 2m, renewed with 1m left, overlap 15s.
+kubectl apply -f - <<EOF
+apiVersion: entramail.io/v1alpha1
+kind: NocoBaseMailIntegration
+metadata: {name: nocobase-mail, namespace: $app_ns}
+spec:
+  tenantRef: {name: e2e}
+  application:
+    displayName: NocoBase mail (e2e-node)
+    signInAudience: AzureADMyOrg
+    nocobaseOrigin: https://nocobase.example.com
+    adminConsent: true
+  secret: {name: nocobase-mail-entra, lifetime: 2m, renewBefore: 1m}
+  rotation:
+    overlap: 15s
+    consumers:
+      - {kind: Deployment, name: nocobase}
+  delivery: {acknowledgement: NotRequired}
+  deletionPolicy: Delete
+EOF
+kubectl wait --for=condition=Ready --timeout=90s entratenant/e2e
 kubectl wait --for=condition=Ready --timeout=120s -n "$app_ns" nocobasemailintegration/nocobase-mail
 kubectl get secret -n "$app_ns" nocobase-mail-entra -o json \
   | jq -e '.data.clientId and .data.clientSecret' >/dev/null || fail "Secret nocobase-mail-entra incomplete"
@@ -209,8 +246,8 @@ echo "Lease held by $new_pod (was $pod); revision $("$helm" status "$release" -n
 kubectl wait --for=condition=Ready --timeout=60s -n "$app_ns" nocobasemailintegration/nocobase-mail
 
 step "A rotation confirmed by a real rollout: the consumer's new pod runs on the node, then the old key goes"
-# Demo durations: lifetime 2m, renewBefore 1m, overlap 20s. The operator revokes the old key only after the consumer
-# Deployment finished rolling out, which here a real kubelet and the deployment controller do (no test double).
+# The operator revokes the old key only after the consumer Deployment finished rolling out (and the overlap passed),
+# which here a real kubelet and the deployment controller do (no test double).
 cr_field() { kubectl get -n "$app_ns" nocobasemailintegration nocobase-mail -o "jsonpath=$1"; }
 live_keys() {
   curl -fsS --cacert "$work/emulator-ca.pem" "https://127.0.0.1:$emu_port/_emulator/tenants/$tenant_id/applications" \
@@ -229,12 +266,13 @@ old_key="$(cr_field '{.status.currentCredential.keyId}')"
 old_consumer="$(consumer_pods)"
 echo "consumer before: $old_consumer"
 wait_for 120 "a new credential" key_changed "$old_key"
+live_keys | grep -qx "$old_key" || fail "old key $old_key revoked as soon as the new one was issued"
 restarted="$(kubectl get deploy -n "$app_ns" nocobase -o 'jsonpath={.spec.template.metadata.annotations.entramail\.io/restartedAt}')"
 [[ -n "$restarted" ]] || fail "the consumer Deployment was not restarted"
 kubectl rollout status -n "$app_ns" deploy/nocobase --timeout=60s
 wait_for 90 "old key $old_key to be revoked after the rollout and the overlap" lacks_key "$old_key"
 echo "key $old_key -> $(cr_field '{.status.currentCredential.keyId}'); consumer restarted at $restarted"
-# With the demo's 2m lifetime the next rotation may already have restarted the consumer again; let that settle too.
+# With a 2m lifetime the next rotation may already have restarted the consumer again; let that settle too.
 kubectl rollout status -n "$app_ns" deploy/nocobase --timeout=60s >/dev/null
 echo "consumer after: $(consumer_pods) (restartedAt $(kubectl get deploy -n "$app_ns" nocobase \
   -o 'jsonpath={.spec.template.metadata.annotations.entramail\.io/restartedAt}'))"
