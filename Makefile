@@ -4,7 +4,7 @@ CARGO ?= cargo
 TESTBED := tests/testbed/with-control-plane.sh
 NOCOBASE := tests/nocobase/with-nocobase.sh
 
-.PHONY: test lint crds crds-check testbed nocobase unit integration chart demo bench
+.PHONY: test lint crds crds-check testbed nocobase unit integration chart demo bench image e2e-node
 
 ## Everything CI checks: formatting, lints, generated files, unit + integration tests on a real control plane and a
 ## real NocoBase, chart.
@@ -48,3 +48,14 @@ demo: testbed
 ## Scale benchmark (prints a table); not part of `make test`.
 bench: testbed
 	$(TESTBED) $(CARGO) bench --locked --bench scale
+
+## The operator image as an OCI archive (target/image/entramail-operator-dev.oci.tar), built without a container
+## engine or registry: release binary + its glibc libraries + CA bundle, UID 65532, read-only root. Load it with
+## `ctr images import`, `podman load` or `docker load`. The Dockerfile stays the build for registries.
+image:
+	tests/node/image.sh
+
+## Opt-in, not part of `make test` (needs root): the image above, helm install of the chart onto a real kubelet node
+## (containerd) joined to the test control plane, the operator pod Ready with its Lease, upgrade, uninstall.
+e2e-node:
+	tests/node/e2e.sh
