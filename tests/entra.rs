@@ -308,3 +308,35 @@ async fn permanent_failures_back_off_and_a_restart_honours_the_recorded_retry() 
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_failing_forced_rotation_backs_off_instead_of_retrying_on_its_own_status_writes() {
+    let fx = Fx::start("entra-trigger-backoff").await;
+    fx.create("mail", operator::basic_spec()).await;
+    fx.wait_ready("mail").await;
+    fx.h.set_password_addition_blocked(true);
+    let before = count(&fx, ADD_PASSWORD);
+    fx.annotate("mail", "entramail.io/rotate", "blocked").await;
+    fx.wait("mail", Duration::from_secs(20), "policy reason", |o| {
+        has_condition(o, "CredentialReady", "False", "CredentialTypePolicy")
+    })
+    .await;
+    // The trigger stays pending while the mint fails; each failure's status write must not start the next attempt.
+    // With the test backoff (200 ms doubling, 4 s cap for permanent failures) 8 s allow about 5 attempts.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let attempts = count(&fx, ADD_PASSWORD) - before;
+    assert!(
+        (1..=8).contains(&attempts),
+        "{attempts} addPassword attempts in 8 s"
+    );
+    // The same trigger goes through once the policy is lifted.
+    fx.h.set_password_addition_blocked(false);
+    fx.wait("mail", Duration::from_secs(20), "rotated", |o| {
+        is_ready(o)
+            && o.status
+                .as_ref()
+                .and_then(|s| s.last_rotation_trigger.as_deref())
+                == Some("blocked")
+    })
+    .await;
+}

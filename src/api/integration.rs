@@ -485,6 +485,10 @@ pub struct NocoBaseMailIntegrationStatus {
     /// operator restarts, so a restart does not retry every failing integration at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_after: Option<Time>,
+    /// The person-set annotations (rotate, acknowledged-key-id) the last failed attempt saw: when they change, the
+    /// next attempt goes ahead at once instead of waiting for nextAttemptAfter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_with_annotations: Option<String>,
     /// The last value of the entramail.io/rotate annotation that was acted upon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_rotation_trigger: Option<String>,

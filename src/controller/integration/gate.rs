@@ -8,10 +8,7 @@ use chrono::{DateTime, Utc};
 use kube::ResourceExt;
 
 use crate::{
-    api::{
-        ACKNOWLEDGED_KEY_ID_ANNOTATION, NocoBaseMailIntegration, ROTATE_ANNOTATION,
-        conditions::DELIVERED, find_condition,
-    },
+    api::{ACKNOWLEDGED_KEY_ID_ANNOTATION, NocoBaseMailIntegration, ROTATE_ANNOTATION},
     controller::{error::Error, time},
     planner::backoff::{Backoff, Persistence},
 };
@@ -33,21 +30,25 @@ pub fn delay(backoff: &Backoff, attempts: i32, err: &Error) -> Duration {
     )
 }
 
-/// Whether the person changed something the last failure could not have seen.
+/// The person-set annotations an attempt sees, as recorded with a failure (status.failedWithAnnotations).
+pub fn annotations_fingerprint(cr: &NocoBaseMailIntegration) -> String {
+    let a = cr.annotations();
+    let get = |k: &str| a.get(k).map(String::as_str).unwrap_or("");
+    format!(
+        "rotate={};acknowledged-key-id={}",
+        get(ROTATE_ANNOTATION),
+        get(ACKNOWLEDGED_KEY_ID_ANNOTATION)
+    )
+}
+
+/// Whether the person changed something the last failure could not have seen: the spec (generation) or one of the
+/// annotations they set. The watch echo of our own failure write changes neither, so it waits.
 fn changed_since_failure(cr: &NocoBaseMailIntegration) -> bool {
     let Some(st) = cr.status.as_ref() else {
         return true;
     };
-    let spec_changed = cr.metadata.generation != st.observed_generation;
-    let trigger = cr.annotations().get(ROTATE_ANNOTATION);
-    let trigger_pending = trigger.is_some() && trigger != st.last_rotation_trigger.as_ref();
-    let awaiting_ack = find_condition(&st.conditions, DELIVERED)
-        .is_some_and(|c| c.reason == MANUAL_UPDATE_REQUIRED);
-    let acked = st
-        .current_credential
-        .as_ref()
-        .is_some_and(|c| cr.annotations().get(ACKNOWLEDGED_KEY_ID_ANNOTATION) == Some(&c.key_id));
-    spec_changed || trigger_pending || (awaiting_ack && acked)
+    cr.metadata.generation != st.observed_generation
+        || st.failed_with_annotations.as_deref() != Some(annotations_fingerprint(cr).as_str())
 }
 
 /// How long this reconcile must wait for the retry a recorded failure scheduled; None: go ahead.
@@ -81,8 +82,13 @@ mod tests {
     }
 
     fn failed(next: i64) -> serde_json::Value {
+        failed_with(next, "rotate=;acknowledged-key-id=")
+    }
+
+    fn failed_with(next: i64, annotations: &str) -> serde_json::Value {
         json!({"observedGeneration": 2, "failedAttempts": 3,
                "nextAttemptAfter": time::to_time(at(next)).0.to_string(),
+               "failedWithAnnotations": annotations,
                "currentCredential": {"keyId": "k2", "notAfter": "2030-01-01T00:00:00Z"},
                "conditions": [{"type": "Delivered", "status": "False", "reason": MANUAL_UPDATE_REQUIRED,
                                "message": "", "lastTransitionTime": "2030-01-01T00:00:00Z"}]})
@@ -112,12 +118,26 @@ mod tests {
     }
 
     #[test]
-    fn the_awaited_acknowledgement_goes_ahead_at_once_other_annotations_wait() {
+    fn a_new_acknowledgement_goes_ahead_at_once_other_annotations_wait() {
         let c = cr(failed(100), json!({ACKNOWLEDGED_KEY_ID_ANNOTATION: "k2"}));
         assert_eq!(wait(&c, at(0)), None);
-        let c = cr(failed(100), json!({ACKNOWLEDGED_KEY_ID_ANNOTATION: "k1"}));
-        assert!(wait(&c, at(0)).is_some());
         let c = cr(failed(100), json!({"unrelated": "x"}));
         assert!(wait(&c, at(0)).is_some());
+    }
+
+    #[test]
+    fn the_trigger_that_failed_waits_for_its_retry() {
+        // The echo of our own failure write while a forced rotation keeps failing: same trigger, so it waits
+        // (without this, every failure's status write would trigger the next attempt at once).
+        let c = cr(
+            failed_with(100, "rotate=now;acknowledged-key-id="),
+            json!({ROTATE_ANNOTATION: "now"}),
+        );
+        assert_eq!(wait(&c, at(40)), Some(Duration::from_secs(60)));
+        let c = cr(
+            failed_with(100, "rotate=now;acknowledged-key-id="),
+            json!({ROTATE_ANNOTATION: "again"}),
+        );
+        assert_eq!(wait(&c, at(40)), None);
     }
 }

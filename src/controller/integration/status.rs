@@ -61,6 +61,8 @@ pub struct Run {
     pub delivery_progressed: bool,
     /// Whether the Secret holds a live credential after this reconcile (Ready needs it).
     pub has_credential: bool,
+    /// The person-set annotations this attempt saw (recorded with a failure, see `gate`).
+    pub annotations: String,
 }
 
 impl Run {
@@ -78,6 +80,7 @@ impl Run {
             delivery_failure: None,
             delivery_progressed: false,
             has_credential,
+            annotations: gate::annotations_fingerprint(cr),
         }
     }
 
@@ -396,6 +399,7 @@ impl Run {
         match retry {
             Some(d) => {
                 self.status.failed_attempts = Some(attempts);
+                self.status.failed_with_annotations = Some(self.annotations.clone());
                 self.status.next_attempt_after = Some(time::to_time(
                     self.now + time::to_chrono_delta(d) + chrono::TimeDelta::seconds(1),
                 ));
@@ -405,6 +409,7 @@ impl Run {
                     self.status.failed_attempts = Some(0);
                 }
                 self.status.next_attempt_after = None;
+                self.status.failed_with_annotations = None;
             }
         }
         self.warning_on_change(old_ready.as_ref(), READY);

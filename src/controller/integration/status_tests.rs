@@ -87,6 +87,10 @@ fn a_permanent_failure_names_the_fix_and_backs_off_longer() {
         r.status.next_attempt_after,
         Some(time::to_time(now() + chrono::TimeDelta::seconds(3601)))
     );
+    assert_eq!(
+        r.status.failed_with_annotations.as_deref(),
+        Some("rotate=;acknowledged-key-id=")
+    );
     // One Warning for the new failure.
     assert_eq!(r.notes.iter().filter(|n| n.warning).count(), 1);
 }
