@@ -10,7 +10,7 @@
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::TokenCredential;
-use azure_core::http::{ClientOptions, Transport};
+use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
 use azure_identity::{
     ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
     ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
@@ -223,6 +223,18 @@ impl Recipe {
     }
 }
 
+/// Token requests fail fast (about 3 s at most): azure_core's default retries for up to a minute, which held a
+/// reconcile slot per integration of an unreachable tenant and starved the healthy ones; the controller's own
+/// backoff retries across reconciles instead.
+fn token_retry() -> RetryOptions {
+    RetryOptions::exponential(ExponentialRetryOptions {
+        initial_delay: azure_core::time::Duration::milliseconds(200),
+        max_retries: 3,
+        max_total_elapsed: azure_core::time::Duration::seconds(10),
+        max_delay: azure_core::time::Duration::seconds(2),
+    })
+}
+
 fn build_credential(
     tenant_id: &str,
     cloud: &Cloud,
@@ -235,6 +247,7 @@ fn build_credential(
         Ok(ClientOptions {
             cloud: Some(Arc::new(cloud.azure_configuration())),
             transport: Some(Transport::new(Arc::new(http))),
+            retry: token_retry(),
             ..ClientOptions::default()
         })
     };
