@@ -258,7 +258,7 @@ async fn bad_targets_are_explained_and_nothing_is_revoked() {
     let url = nb.url().to_string();
     let cases = [
         (
-            "forbidden",
+            "no-permission",
             json!({"url": url, "apiKeySecretRef": {"name": "no-permission-key", "key": "key"},
                    "record": record("mailSettings", "clientSecret")}),
             "NocoBaseForbidden",
@@ -314,11 +314,12 @@ async fn bad_targets_are_explained_and_nothing_is_revoked() {
         );
     }
     // A rotation of an undeliverable integration keeps the old secret (NocoBase may still hold it).
-    let cr = fx.integrations().get("forbidden").await.unwrap();
+    let cr = fx.integrations().get("no-permission").await.unwrap();
     let app = app_id_of(&cr);
     let k1 = key_of(&cr).unwrap();
-    fx.annotate("forbidden", "entramail.io/rotate", "r1").await;
-    fx.wait("forbidden", Duration::from_secs(30), "rotated", |o| {
+    fx.annotate("no-permission", "entramail.io/rotate", "r1")
+        .await;
+    fx.wait("no-permission", Duration::from_secs(30), "rotated", |o| {
         key_of(o).is_some_and(|k| k != k1)
     })
     .await;
