@@ -9,7 +9,7 @@ use crate::{
         EntraTenant, NocoBaseMailIntegration, SignInAudience,
         conditions::{ADMIN_CONSENT_GRANTED, APPLICATION_READY},
     },
-    controller::{Context, error::Error},
+    controller::error::Error,
     graph::{
         ApiApplication, Application, ApplicationUpsert, GraphClient, MICROSOFT_GRAPH_APP_ID,
         RequiredResourceAccess, ResourceAccess, WebApplication,
@@ -150,7 +150,6 @@ fn check_cloud(cr: &NocoBaseMailIntegration, tenant: &EntraTenant) -> Result<(),
 
 /// Creates or updates the app registration, then its service principal and (if asked) admin consent.
 pub async fn ensure(
-    ctx: &Context,
     cr: &NocoBaseMailIntegration,
     tenant: &EntraTenant,
     graph: &GraphClient,
@@ -171,7 +170,7 @@ pub async fn ensure(
         format!("application {} with service principal", app.app_id),
     );
     if cr.spec.application.admin_consent {
-        consent(ctx, cr, tenant, graph, &sp.id, run)
+        consent(cr, tenant, graph, &sp.id, run)
             .await
             .map_err(StepError::Consent)?;
     }
@@ -237,7 +236,6 @@ async fn ensure_app(
 }
 
 async fn consent(
-    _ctx: &Context,
     cr: &NocoBaseMailIntegration,
     tenant: &EntraTenant,
     graph: &GraphClient,

@@ -11,7 +11,7 @@ use crate::{
     api::{EntraTenant, NocoBaseMailIntegration},
     controller::{Context, consumers, error::Error, secret, tenant, time},
     graph::{Application, GraphClient, SecretText},
-    planner::rotation::{Action as Step, MintReason, Plan, RevokeReason, SecretWrite},
+    planner::rotation::{Action as Step, Plan, SecretWrite},
 };
 
 /// A credential minted in this reconcile (metadata only; the text went into the Secret).
@@ -21,7 +21,6 @@ pub struct Minted {
     pub hint: Option<String>,
     pub display_name: String,
     pub end: DateTime<Utc>,
-    pub reason: MintReason,
     /// Token requests it took to prove the secret authenticates.
     pub verify_attempts: u32,
 }
@@ -40,7 +39,6 @@ pub struct Done {
     pub in_secret: Option<InSecret>,
     pub secret_written: bool,
     pub restarted: Vec<String>,
-    pub revoked: Vec<(String, RevokeReason)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -93,7 +91,6 @@ pub async fn plan(
                     "Revoked",
                     format!("revoked client secret {key_id} ({reason:?})"),
                 );
-                done.revoked.push((key_id.clone(), *reason));
             }
             Step::Mint {
                 display_name,
@@ -121,7 +118,6 @@ pub async fn plan(
                     hint: np.credential.hint.clone(),
                     display_name: display_name.clone(),
                     end: np.credential.end_date_time.map_or(*end, time::truncate),
-                    reason: *reason,
                     verify_attempts: attempts,
                 });
                 new_text = Some(np.secret_text.clone());

@@ -111,7 +111,7 @@ async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Ac
 
     let outcome = async {
         let (tenant, graph) = resolve::tenant(ctx, &cr, &mut run).await?;
-        let app = application::ensure(ctx, &cr, &tenant, &graph, &mut run).await?;
+        let app = application::ensure(&cr, &tenant, &graph, &mut run).await?;
         let seen = observe::credentials(ctx, &cr, &app, &run).await?;
         let plan = rotation::plan(&seen.planner_input(&cr, ctx, &run));
         let done = execute::plan(ctx, &cr, &tenant, &graph, &app, &seen, &plan, &mut run).await?;

@@ -29,7 +29,7 @@ use crate::{
     graph::Application,
     planner::{
         backoff::Backoff,
-        delivery::{Channel, Confirmation, Deliveries},
+        delivery::{Confirmation, Deliveries},
         rotation::{Blocked, Holder, Plan},
     },
 };
@@ -494,16 +494,6 @@ fn blocked_message(cr: &NocoBaseMailIntegration, b: &Blocked, secret_name: &str)
         holders.join("; "),
         fix.join("; or ")
     )
-}
-
-/// Channel names for metrics and messages.
-pub fn channel_name(c: Channel) -> &'static str {
-    match c {
-        Channel::Consumers => "consumers",
-        Channel::Variables => "nocobase-variables",
-        Channel::Record => "nocobase-record",
-        Channel::Acknowledgement => "acknowledgement",
-    }
 }
 
 #[cfg(test)]

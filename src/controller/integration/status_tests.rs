@@ -239,7 +239,6 @@ fn a_mint_records_the_new_credential_and_its_verification() {
             hint: Some("abc".into()),
             display_name: "entramail:u1:9".into(),
             end: now() + chrono::TimeDelta::days(180),
-            reason: MintReason::Initial,
             verify_attempts: 3,
         }),
         in_secret: Some(super::super::execute::InSecret {
@@ -249,7 +248,6 @@ fn a_mint_records_the_new_credential_and_its_verification() {
         }),
         secret_written: true,
         restarted: vec![],
-        revoked: vec![],
     };
     let plan = Plan {
         actions: vec![],
