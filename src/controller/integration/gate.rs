@@ -18,14 +18,24 @@ pub const MANUAL_UPDATE_REQUIRED: &str = "ManualUpdateRequired";
 
 /// How long to wait after `attempts` consecutive failures ending with `err`.
 pub fn delay(backoff: &Backoff, attempts: i32, err: &Error) -> Duration {
-    let persistence = if err.is_permanent() {
+    delay_for(backoff, attempts, err.retry_after(), err.is_permanent())
+}
+
+/// How long to wait after `attempts` consecutive failures, the last one `permanent` (a person must act) or not.
+pub fn delay_for(
+    backoff: &Backoff,
+    attempts: i32,
+    retry_after: Option<Duration>,
+    permanent: bool,
+) -> Duration {
+    let persistence = if permanent {
         Persistence::Permanent
     } else {
         Persistence::Transient
     };
     backoff.delay(
         u32::try_from(attempts.max(1)).unwrap_or(1),
-        err.retry_after(),
+        retry_after,
         persistence,
     )
 }

@@ -376,17 +376,9 @@ impl Run {
                         });
                     self.set(READY, false, &why.0, why.1);
                 }
-                match &self.delivery_failure {
-                    Some(f) => {
-                        let persistence = if f.permanent {
-                            crate::planner::backoff::Persistence::Permanent
-                        } else {
-                            crate::planner::backoff::Persistence::Transient
-                        };
-                        Some(backoff.delay(u32::try_from(attempts).unwrap_or(1), None, persistence))
-                    }
-                    None => None,
-                }
+                self.delivery_failure
+                    .as_ref()
+                    .map(|f| gate::delay_for(backoff, attempts, None, f.permanent))
             }
             Err(e) => {
                 let message = failure_message(e.cause(), spec_lifetime);
