@@ -6,7 +6,11 @@
 //! A failure here leaves the Secret correct (Ready stays true) but holds back the revocation of the previous
 //! credential, reports the reason in Delivered and backs off.
 
-use super::{execute::Done, observe, status::Run};
+use super::{
+    execute::Done,
+    observe::{self, Seen},
+    status::Run,
+};
 use crate::{
     api::{EntraTenant, NocoBaseMailIntegration},
     controller::Context,
@@ -19,11 +23,12 @@ pub async fn nocobase(
     cr: &NocoBaseMailIntegration,
     app: &Application,
     tenant: &EntraTenant,
+    seen: &Seen,
     done: &Done,
     run: &mut Run,
 ) {
     let key = done.in_secret.as_ref().map(|s| s.key_id.clone());
-    // Consumers restarted now are rolling out; otherwise what observe saw (from the CR status) still holds.
+    // Consumers restarted now are rolling out; otherwise what observe saw still holds.
     let consumers = if !done.restarted.is_empty() {
         Confirmation::Pending
     } else if cr.spec.rotation.consumers.is_empty() {
@@ -32,7 +37,7 @@ pub async fn nocobase(
         // New credential, workloads missing or unchanged: they read the new Secret when they start.
         Confirmation::Confirmed
     } else {
-        run_consumers(run)
+        seen.consumers
     };
     let before = observe::deliveries(cr, &run.status, key.as_deref(), consumers);
     let (variables, record) = to_deliver(&before);
@@ -71,15 +76,4 @@ pub async fn nocobase(
     }
     let after = observe::deliveries(cr, &run.status, key.as_deref(), consumers);
     run.record_delivery(cr, key.as_deref(), &after);
-}
-
-/// The consumers' state as the status derived it this reconcile (ConsumersUpdated).
-fn run_consumers(run: &Run) -> Confirmation {
-    match crate::api::find_condition(
-        &run.status.conditions,
-        crate::api::conditions::CONSUMERS_UPDATED,
-    ) {
-        Some(c) if c.is_true() => Confirmation::Confirmed,
-        _ => Confirmation::Pending,
-    }
 }

@@ -116,7 +116,7 @@ async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Ac
         let plan = rotation::plan(&seen.planner_input(&cr, ctx, &run));
         let done = execute::plan(ctx, &cr, &tenant, &graph, &app, &seen, &plan, &mut run).await?;
         run.record_plan(&cr, &app, &seen, &plan, &done);
-        deliver::nocobase(ctx, &cr, &app, &tenant, &done, &mut run).await;
+        deliver::nocobase(ctx, &cr, &app, &tenant, &seen, &done, &mut run).await;
         Ok::<_, StepError>(plan.requeue_at)
     }
     .await;
