@@ -30,6 +30,20 @@ fn spec(nocobase: Value) -> Value {
     })
 }
 
+/// Waits until "mail" is Ready and its first key is delivered; returns (appId, keyId).
+async fn provisioned_and_delivered(fx: &Fx) -> (String, String) {
+    let cr = fx.wait_ready("mail").await;
+    let k1 = key_of(&cr).unwrap();
+    fx.wait(
+        "mail",
+        Duration::from_secs(60),
+        "first key delivered",
+        |o| delivered_for(o, &k1),
+    )
+    .await;
+    (app_id_of(&cr), k1)
+}
+
 /// Rotates by annotation and waits until the new key is delivered; returns it.
 async fn rotate_and_deliver(fx: &Fx, trigger: &str, old: &str) -> String {
     fx.annotate("mail", "entramail.io/rotate", trigger).await;
@@ -75,13 +89,7 @@ async fn record_target_receives_the_first_secret_and_two_rotations() {
         })),
     )
     .await;
-    let cr = fx.wait_ready("mail").await;
-    let app = app_id_of(&cr);
-    let k1 = key_of(&cr).unwrap();
-    fx.wait("mail", Duration::from_secs(60), "k1 delivered", |o| {
-        delivered_for(o, &k1)
-    })
-    .await;
+    let (app, k1) = provisioned_and_delivered(&fx).await;
     let check = |want_key: String| {
         let (nb, fx, collection, id, app) = (&nb, &fx, &collection, &id, &app);
         async move {
@@ -194,13 +202,7 @@ async fn nocobase_down_keeps_the_old_secret_until_nocobase_confirms() {
         })),
     )
     .await;
-    let cr = fx.wait_ready("mail").await;
-    let app = app_id_of(&cr);
-    let k1 = key_of(&cr).unwrap();
-    fx.wait("mail", Duration::from_secs(60), "k1 delivered", |o| {
-        delivered_for(o, &k1)
-    })
-    .await;
+    let (app, k1) = provisioned_and_delivered(&fx).await;
     let text1 = secret_text(&fx).await;
 
     nb.stop();
