@@ -67,8 +67,7 @@ struct View<'i, 'a> {
 
 impl<'i, 'a> View<'i, 'a> {
     fn new(input: &'i Input<'a>) -> Self {
-        let secret = input.secret;
-        let secret_key = secret.current_key_id.as_deref().filter(|_| secret.has_text);
+        let secret_key = input.secret.held_key();
         Self { input, secret_key }
     }
 

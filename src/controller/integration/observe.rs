@@ -78,10 +78,7 @@ impl Seen {
 
     /// The keyId the Secret holds with text, if any.
     pub fn secret_key(&self) -> Option<&str> {
-        self.view
-            .current_key_id
-            .as_deref()
-            .filter(|_| self.view.has_text)
+        self.view.held_key()
     }
 }
 
@@ -101,11 +98,7 @@ pub async fn credentials(
         .await
         .map_err(|e| StepError::Secret(e.into()))?;
     let view = secret::view(live_secret.as_ref(), cr);
-    let secret_key = view
-        .current_key_id
-        .as_deref()
-        .filter(|_| view.has_text)
-        .map(str::to_string);
+    let secret_key = view.held_key().map(str::to_string);
     let consumers = consumer_state(ctx, cr, &run.status, &view)
         .await
         .map_err(StepError::Consumers)?;

@@ -22,6 +22,13 @@ pub struct SecretView {
     pub previous_key_id: Option<String>,
 }
 
+impl SecretView {
+    /// The keyId of the credential the Secret holds with text: the one consumers may use, never revoked.
+    pub fn held_key(&self) -> Option<&str> {
+        self.current_key_id.as_deref().filter(|_| self.has_text)
+    }
+}
+
 /// A superseded credential waiting to be revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retiring {
