@@ -91,21 +91,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free TCP port on loopback (the kernel picks it; there is a tiny race until the server binds it).
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# shellcheck source=tests/lib.sh
+source "$repo/tests/lib.sh" # free_port, wait_for
 
-# wait_for SECONDS DESCRIPTION COMMAND...: retries COMMAND every second until it succeeds.
-wait_for() {
-  local timeout=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for $what"
-    sleep 1
-  done
-}
 
 # --- Kubernetes side ---------------------------------------------------------------------------------------------
 field() { kubectl get -n "$ns" nocobasemailintegration "$1" -o "jsonpath=$2"; }

@@ -24,9 +24,8 @@ template="$NOCOBASE_HOME/template"
 
 log() { echo "nocobase: $*" >&2; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=tests/lib.sh
+source "$here/../lib.sh" # free_port, wait_for
 
 # RSS of every process in the group, in MiB.
 group_rss_mib() {

@@ -80,18 +80,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-wait_for() {
-  local timeout=$1 what=$2
-  shift 2
-  local deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for $what"
-    sleep 1
-  done
-}
+# shellcheck source=tests/lib.sh
+source "$here/../lib.sh" # free_port, wait_for
 operator_pod() {
   kubectl get pods -n "$ns" -l app.kubernetes.io/instance="$release" \
     --field-selector=status.phase=Running -o jsonpath='{.items[*].metadata.name}'

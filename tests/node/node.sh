@@ -38,9 +38,8 @@ node_ip=10.244.0.1
 sandbox_image=entramail.test/pause:local
 kubectl() { "$TESTBIN/kubectl" "$@"; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# shellcheck source=tests/lib.sh
+source "$here/../lib.sh" # free_port, wait_for
 
 ctr_() { ctr --address "$1/containerd/containerd.sock" --namespace k8s.io "${@:2}"; }
 
