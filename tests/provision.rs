@@ -78,14 +78,21 @@ async fn provisions_app_secret_and_then_stays_quiet() {
         app.password_credentials[0].key_id
     );
 
-    // Events tell the story, without secret text; the tenant reports Ready.
-    let events = events(&fx).await;
-    for reason in ["Created", "CredentialCreated", "SecretCreated"] {
+    // Events tell the story, without secret text; the tenant reports Ready. Events are published after the status
+    // write that made the integration Ready, so they are waited for.
+    let wanted = ["Created", "CredentialCreated", "SecretCreated"];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let events = loop {
+        let events = events(&fx).await;
+        if wanted.iter().all(|w| events.iter().any(|(r, _)| r == w)) {
+            break events;
+        }
         assert!(
-            events.iter().any(|(r, _)| r == reason),
-            "no {reason} event in {events:?}"
+            tokio::time::Instant::now() < deadline,
+            "not all of {wanted:?} in {events:?}"
         );
-    }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert!(events.iter().all(|(_, note)| !note.contains(&text)));
     let tenant = Api::<EntraTenant>::all(fx.client.clone())
         .get(&fx.tenant)
