@@ -1,6 +1,7 @@
 //! Request plumbing: base URL, bearer token, JSON, error decoding, bounded retries, metrics.
 
 use super::error::{GraphError, decode_api_error};
+use super::limiter::{Aimd, Limiter, Outcome};
 use super::metrics::GraphMetrics;
 use super::retry::{RetryPolicy, parse_retry_after};
 use crate::auth::TokenSource;
@@ -22,6 +23,24 @@ pub struct GraphConfig {
     /// Timeout of one HTTP attempt.
     pub timeout: Duration,
     pub metrics: Option<Arc<dyn GraphMetrics>>,
+    /// Requests in flight to this tenant's Graph: where the adaptive limit starts, and its bounds.
+    pub concurrency: Concurrency,
+}
+
+/// Bounds of the adaptive number of Graph requests in flight per tenant (see [`super::limiter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency {
+    pub initial: usize,
+    pub max: usize,
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Self {
+            initial: 16,
+            max: 64,
+        }
+    }
 }
 
 impl GraphConfig {
@@ -34,6 +53,7 @@ impl GraphConfig {
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
             metrics: None,
+            concurrency: Concurrency::default(),
         }
     }
 }
@@ -46,6 +66,17 @@ pub struct GraphClient {
     credential: Arc<dyn TokenSource>,
     pub(crate) retry: RetryPolicy,
     metrics: Option<Arc<dyn GraphMetrics>>,
+    /// Facts about the tenant that never change, shared by the clones of this client.
+    pub(crate) tenant_cache: Arc<TenantCache>,
+    /// Adaptive requests-in-flight limit, shared by the clones of this client (one client per tenant).
+    limiter: Arc<Limiter>,
+}
+
+/// Tenant facts looked up once per client instead of once per reconcile.
+#[derive(Debug, Default)]
+pub(crate) struct TenantCache {
+    /// Object id of the Microsoft Graph service principal (see `microsoft_graph_service_principal_id`).
+    pub graph_sp_id: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -134,7 +165,20 @@ impl GraphClient {
             credential: cfg.credential,
             retry: cfg.retry,
             metrics: cfg.metrics,
+            tenant_cache: Arc::default(),
+            limiter: Arc::new(Limiter::new(Aimd::new(
+                cfg.concurrency.initial,
+                1,
+                cfg.concurrency.max,
+                // A 429 wave comes back within about one request latency; later ones are new congestion.
+                Duration::from_secs(1),
+            ))),
         })
+    }
+
+    /// (limit, in flight) of the adaptive Graph request limit now.
+    pub fn concurrency(&self) -> (usize, usize) {
+        self.limiter.current()
     }
 
     /// Absolute URL for `path` (starting with `/`), optionally with an OData `$filter`.
@@ -154,7 +198,14 @@ impl GraphClient {
         let mut reauthenticated = false;
         loop {
             attempts += 1;
-            let err = match self.send_once(call).await {
+            let permit = self.limiter.acquire().await;
+            let result = self.send_once(call).await;
+            permit.finish(match &result {
+                Err(e) if e.status() == Some(429) => Outcome::Throttled,
+                Err(e) if e.status().is_none() => Outcome::Unknown,
+                _ => Outcome::Answered,
+            });
+            let err = match result {
                 Ok(reply) => return Ok(reply),
                 Err(err) => err,
             };

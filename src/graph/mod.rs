@@ -4,6 +4,7 @@ mod applications;
 mod client;
 mod error;
 mod grants;
+pub mod limiter;
 mod metrics;
 mod model;
 mod retry;
@@ -13,7 +14,7 @@ mod test_server;
 
 /// Re-exported from [`crate::auth`], where it lives (tokens and client secrets are both auth material).
 pub use crate::auth::SecretText;
-pub use client::{GraphClient, GraphConfig};
+pub use client::{Concurrency, GraphClient, GraphConfig};
 pub use error::{
     CODE_AUTHORIZATION_DENIED, CODE_CREDENTIAL_TYPE_POLICY, CODE_LIFETIME_POLICY,
     CODE_MULTIPLE_OBJECTS_WITH_SAME_KEY, CODE_NO_BACKING_APPLICATION, GraphError,
