@@ -69,6 +69,11 @@ struct Args {
     #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = Config::default().max_concurrent_reconciles,
           value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent_reconciles: u16,
+    /// How long a quiet integration trusts what Graph last said before reading its application again to catch
+    /// changes made outside the operator (a Go duration: "1h", "15m"). One Graph request per integration per
+    /// interval; spec changes and rotations always read Graph.
+    #[arg(long, env = "DRIFT_CHECK_INTERVAL", default_value = "1h")]
+    drift_check_interval: entramail_operator::api::GoDuration,
     /// Hosts the operator may deliver client secrets to over NocoBase's API (comma-separated): exact names,
     /// "*.suffix" wildcards, IP addresses or CIDRs. Link-local and cloud metadata addresses are always refused.
     #[arg(
@@ -181,6 +186,7 @@ async fn run() -> Result<(), MainError> {
         metrics,
         label_selector: args.label_selector.clone().filter(|s| !s.is_empty()),
         max_concurrent_reconciles: args.max_concurrent_reconciles,
+        drift_check_interval: args.drift_check_interval.as_std(),
         shutdown: shutdown.clone(),
         ..Config::default()
     };

@@ -33,6 +33,74 @@ async fn events(fx: &Fx) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Issue 12: the reconciles between drift checks (pokes, status echoes) cost no Graph request; a drift check costs
+/// one (the application) and catches a credential deleted in Entra behind the operator's back.
+#[tokio::test]
+async fn pokes_cost_no_graph_request_and_the_drift_check_one() {
+    let mut fx = Fx::start("prov-drift").await;
+    fx.stop_operator().await;
+    fx.configure(|c| c.drift_check_interval = Duration::from_secs(8));
+    fx.start_operator();
+    fx.create("mail", basic_spec()).await;
+    let cr = fx.wait_ready("mail").await;
+    let key = cr
+        .status
+        .as_ref()
+        .unwrap()
+        .current_credential
+        .as_ref()
+        .unwrap()
+        .key_id
+        .clone();
+    let obj_id = cr
+        .status
+        .as_ref()
+        .unwrap()
+        .application_object_id
+        .clone()
+        .unwrap();
+    // Let the reconciles that follow provisioning settle (the one after the mint re-reads the app once).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    fx.h.reset_counts();
+    for i in 0..5 {
+        fx.annotate("mail", "poke", &i.to_string()).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        fx.h.counts().values().sum::<u64>(),
+        0,
+        "Graph requests for pokes: {:?}",
+        fx.h.counts()
+    );
+
+    // Behind the operator's back: the drift check (no poke) reads the app once and re-mints.
+    assert!(fx.h.remove_password(TENANT_ID, &obj_id, &key));
+    let cr = fx
+        .wait(
+            "mail",
+            Duration::from_secs(30),
+            "re-mint after drift check",
+            |o| {
+                o.status
+                    .as_ref()
+                    .and_then(|s| s.current_credential.as_ref())
+                    .is_some_and(|c| c.key_id != key)
+            },
+        )
+        .await;
+    assert!(is_ready(&cr));
+    let counts = fx.h.counts();
+    assert_eq!(
+        counts.get("GET /servicePrincipals").copied().unwrap_or(0),
+        0,
+        "a drift check reads only the application: {counts:?}"
+    );
+    assert!(
+        counts.get("GET /applications/{id}").copied().unwrap_or(0) >= 1,
+        "{counts:?}"
+    );
+}
+
 #[tokio::test]
 async fn provisions_app_secret_and_then_stays_quiet() {
     let mut fx = Fx::start("prov").await;

@@ -65,6 +65,9 @@ pub struct Config {
     pub verify: crate::auth::VerifyOptions,
     /// How often a Ready tenant re-checks that a token is still obtainable.
     pub tenant_recheck: Duration,
+    /// How long a quiet integration trusts what Graph last said before reading its application again (drift:
+    /// someone changed or deleted it outside the operator). See `integration::snapshot`.
+    pub drift_check_interval: Duration,
     /// Event reporter (controller name).
     pub reporter: String,
     /// Shared metrics registry.
@@ -93,6 +96,7 @@ impl Default for Config {
             graph_retry: RetryPolicy::default(),
             verify: crate::auth::VerifyOptions::default(),
             tenant_recheck: Duration::from_secs(3600),
+            drift_check_interval: Duration::from_secs(3600),
             reporter: "entramail-operator".into(),
             metrics: Arc::new(Metrics::default()),
             label_selector: None,
@@ -112,6 +116,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Graph client per tenant name, with the cache key (tenant uid/generation/credential resourceVersion).
     graphs: Mutex<HashMap<String, (String, GraphClient)>>,
+    /// What Graph said at each integration's last quiet reconcile.
+    pub snapshots: integration::snapshot::Snapshots,
 }
 
 impl Context {
@@ -126,6 +132,7 @@ impl Context {
             config,
             reporter,
             graphs: Mutex::default(),
+            snapshots: Default::default(),
         }
     }
 }

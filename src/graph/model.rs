@@ -64,7 +64,7 @@ pub struct PasswordCredential {
 }
 
 /// An application registration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Application {
     /// Object id (used in `/applications/{id}` paths).

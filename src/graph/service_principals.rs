@@ -28,13 +28,7 @@ impl GraphClient {
     }
 
     /// Returns the app's service principal, creating it only if absent (no write in steady state).
-    ///
-    /// Right after the application was created Entra may not know it yet, and says so in three ways: 404,
-    /// 400 NoBackingApplicationObject, or 403 Authorization_RequestDenied "When using this permission, the backing
-    /// application of the service principal being created must in the local tenant"
-    /// (hashicorp/terraform-provider-azuread#992, #581). All three are retried with backoff within the client's
-    /// retry policy; any other 403 is a real permission problem and returned at once. A 409 means another writer
-    /// won the race; the existing one is read back.
+    /// See [`Self::create_service_principal`] for the races Entra shows right after the app was created.
     pub async fn ensure_service_principal(
         &self,
         app_id: &str,
@@ -42,6 +36,21 @@ impl GraphClient {
         if let Some(sp) = self.get_service_principal_by_app_id(app_id).await? {
             return Ok(sp);
         }
+        self.create_service_principal(app_id).await
+    }
+
+    /// Creates the app's service principal without reading first: one request on the provisioning path, where
+    /// it almost never exists yet. A 409 (it exists: an earlier attempt or another writer) reads it back.
+    ///
+    /// Right after the application was created Entra may not know it yet, and says so in three ways: 404,
+    /// 400 NoBackingApplicationObject, or 403 Authorization_RequestDenied "When using this permission, the backing
+    /// application of the service principal being created must in the local tenant"
+    /// (hashicorp/terraform-provider-azuread#992, #581). All three are retried with backoff within the client's
+    /// retry policy; any other 403 is a real permission problem and returned at once.
+    pub async fn create_service_principal(
+        &self,
+        app_id: &str,
+    ) -> Result<ServicePrincipal, GraphError> {
         const ENDPOINT: &str = "/servicePrincipals";
         let call = Call {
             method: Method::POST,
@@ -64,6 +73,23 @@ impl GraphClient {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Object id of the Microsoft Graph service principal in this tenant (the resource of admin consent).
+    /// Looked up once per client (one client per tenant) and kept: it never changes for a tenant.
+    pub async fn microsoft_graph_service_principal_id(&self) -> Result<Option<String>, GraphError> {
+        if let Some(id) = self.tenant_cache.graph_sp_id.get() {
+            return Ok(Some(id.clone()));
+        }
+        let Some(sp) = self
+            .get_service_principal_by_app_id(super::MICROSOFT_GRAPH_APP_ID)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.tenant_cache.graph_sp_id.get_or_init(|| sp.id).clone(),
+        ))
     }
 }
 

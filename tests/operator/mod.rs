@@ -52,6 +52,9 @@ pub fn fast_config(ns: &str) -> Config {
             max_delay: Duration::from_millis(300),
             max_total_wait: Duration::from_secs(3),
         },
+        // Out-of-band changes in Entra (tests remove credentials behind the operator's back) are noticed within
+        // seconds; tests/provision.rs checks the long-interval behaviour (no Graph request per poke).
+        drift_check_interval: Duration::from_secs(2),
         label_selector: Some(format!("{TEST_LABEL}={ns}")),
         // The test bed's NocoBase listens on loopback.
         destinations: entramail_operator::delivery::AllowedDestinations::only(["127.0.0.1"]),

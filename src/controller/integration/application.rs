@@ -3,7 +3,7 @@
 
 use kube::ResourceExt;
 
-use super::{StepError, status::Run};
+use super::{StepError, snapshot::Snapshot, status::Run};
 use crate::{
     api::{
         EntraTenant, NocoBaseMailIntegration, SignInAudience,
@@ -158,23 +158,87 @@ pub async fn ensure(
     let app = ensure_app(cr, tenant, graph, run)
         .await
         .map_err(StepError::Application)?;
-    let sp = graph
-        .ensure_service_principal(&app.app_id)
+    // First provisioning creates without reading first (409 reads back); later reconciles only read.
+    let sp = match run.status.service_principal_id {
+        None => graph.create_service_principal(&app.app_id).await,
+        Some(_) => graph.ensure_service_principal(&app.app_id).await,
+    }
+    .map_err(|e| StepError::Application(e.into()))?;
+    record_app(&app, &sp.id, run);
+    if cr.spec.application.admin_consent {
+        consent(cr, tenant, graph, &sp.id)
+            .await
+            .map_err(StepError::Consent)?;
+        record_consent(cr, run);
+    }
+    Ok(app)
+}
+
+/// What [`ensure`] records, from a snapshot of a quiet reconcile (no Graph request).
+pub fn from_snapshot(cr: &NocoBaseMailIntegration, snap: &Snapshot, run: &mut Run) -> Application {
+    record_app(&snap.app, &snap.service_principal_id, run);
+    if cr.spec.application.admin_consent {
+        record_consent(cr, run);
+    }
+    snap.app.clone()
+}
+
+/// The drift check: one request, the application by object id. `None` when it is gone or no longer matches the
+/// spec: the caller then reads (and repairs) everything live.
+pub async fn recheck(
+    cr: &NocoBaseMailIntegration,
+    graph: &GraphClient,
+    snap: &Snapshot,
+    run: &mut Run,
+) -> Result<Option<Application>, StepError> {
+    let Some(app) = graph
+        .get_application(&snap.app.id)
         .await
-        .map_err(|e| StepError::Application(e.into()))?;
-    run.status.service_principal_id = Some(sp.id.clone());
+        .map_err(|e| StepError::Application(e.into()))?
+    else {
+        return Ok(None);
+    };
+    let adopted = cr.spec.application.existing_app_id.is_some();
+    let want = desired(cr, adopted.then_some(&app));
+    if app.app_id != snap.app.app_id || !want.is_satisfied_by(&app) {
+        return Ok(None);
+    }
+    let snap = Snapshot {
+        app,
+        ..snap.clone()
+    };
+    Ok(Some(from_snapshot(cr, &snap, run)))
+}
+
+fn record_app(app: &Application, sp_id: &str, run: &mut Run) {
+    run.status.app_id = Some(app.app_id.clone());
+    run.status.application_object_id = Some(app.id.clone());
+    run.status.service_principal_id = Some(sp_id.to_string());
     run.set(
         APPLICATION_READY,
         true,
         "Provisioned",
         format!("application {} with service principal", app.app_id),
     );
-    if cr.spec.application.admin_consent {
-        consent(cr, tenant, graph, &sp.id, run)
-            .await
-            .map_err(StepError::Consent)?;
-    }
-    Ok(app)
+}
+
+fn record_consent(cr: &NocoBaseMailIntegration, run: &mut Run) {
+    run.set(
+        ADMIN_CONSENT_GRANTED,
+        true,
+        "Granted",
+        format!("tenant-wide consent for {}", consent_scope(cr)),
+    );
+}
+
+/// The consent's scope: our delegated scopes, space-separated (as oauth2PermissionGrant.scope wants them).
+fn consent_scope(cr: &NocoBaseMailIntegration) -> String {
+    cr.spec
+        .delegated_scopes()
+        .iter()
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn ensure_app(
@@ -211,7 +275,13 @@ async fn ensure_app(
     } else {
         let want = desired(cr, None);
         let name = unique_name(&uid);
-        match graph.get_application_by_unique_name(&name).await? {
+        // Never provisioned (no object id in status): the app almost surely does not exist, so upsert without
+        // reading first (the upsert is idempotent on uniqueName and its 201 carries the app).
+        let existing = match run.status.application_object_id {
+            None => None,
+            Some(_) => graph.get_application_by_unique_name(&name).await?,
+        };
+        match existing {
             Some(app) if want.is_satisfied_by(&app) => app,
             _ => {
                 let outcome = graph.upsert_application(&name, &want).await?;
@@ -240,31 +310,30 @@ async fn consent(
     tenant: &EntraTenant,
     graph: &GraphClient,
     sp_id: &str,
-    run: &mut Run,
 ) -> Result<(), Error> {
-    let graph_sp = graph
-        .get_service_principal_by_app_id(MICROSOFT_GRAPH_APP_ID)
+    let graph_sp_id = graph
+        .microsoft_graph_service_principal_id()
         .await?
         .ok_or_else(|| Error::TenantConfig {
             tenant: tenant.name_any(),
             message: "the Microsoft Graph service principal is missing in the tenant".into(),
         })?;
-    let scope = cr
-        .spec
-        .delegated_scopes()
-        .iter()
-        .map(|s| s.name)
-        .collect::<Vec<_>>()
-        .join(" ");
-    graph
-        .ensure_admin_consent(sp_id, &graph_sp.id, &scope)
-        .await?;
-    run.set(
-        ADMIN_CONSENT_GRANTED,
-        true,
-        "Granted",
-        format!("tenant-wide consent for {scope}"),
-    );
+    let scope = consent_scope(cr);
+    // Not granted yet as far as status knows: create first (409 reads back and fixes the scope); once granted,
+    // later reconciles only read.
+    if cr
+        .status
+        .as_ref()
+        .is_some_and(|s| crate::api::is_condition_true(&s.conditions, ADMIN_CONSENT_GRANTED))
+    {
+        graph
+            .ensure_admin_consent(sp_id, &graph_sp_id, &scope)
+            .await?;
+    } else {
+        graph
+            .grant_admin_consent(sp_id, &graph_sp_id, &scope)
+            .await?;
+    }
     Ok(())
 }
 

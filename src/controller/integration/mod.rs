@@ -22,6 +22,7 @@ mod observe;
 mod push;
 mod report;
 mod resolve;
+pub mod snapshot;
 pub mod status;
 
 use std::{sync::Arc, time::Instant};
@@ -58,6 +59,7 @@ pub async fn reconcile(cr: Arc<NocoBaseMailIntegration>, ctx: Arc<Context>) -> R
         .ok_or(Error::MissingField("metadata.namespace"))?;
     if cr.meta().deletion_timestamp.is_some() {
         ctx.metrics.forget_integration(&ns, &cr.name_any());
+        ctx.snapshots.forget(&cr.uid().unwrap_or_default());
     }
     let api: Api<NocoBaseMailIntegration> = Api::namespaced(ctx.client.clone(), &ns);
     let res = finalizer(&api, FINALIZER, cr, |ev| async {
@@ -111,15 +113,80 @@ async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Ac
 
     let outcome = async {
         let (tenant, graph) = resolve::tenant(ctx, &cr, &mut run).await?;
-        let app = application::ensure(&cr, &tenant, &graph, &mut run).await?;
-        let seen = observe::credentials(ctx, &cr, &app, &run).await?;
-        let plan = rotation::plan(&seen.planner_input(&cr, ctx, &run));
+        let uid = cr.uid().unwrap_or_default();
+        let tenant_key = format!(
+            "{}/{}",
+            tenant.uid().unwrap_or_default(),
+            tenant.metadata.generation.unwrap_or_default()
+        );
+        let drift_check = ctx.config.drift_check_interval;
+        let source = snapshot::decide(
+            ctx.snapshots.get(&uid),
+            cr.meta().generation,
+            &tenant_key,
+            now,
+            drift_check,
+        );
+        let (mut app, mut seen, mut plan) =
+            observe_and_plan(ctx, &cr, &tenant, &graph, &source, &mut run).await?;
+        if let snapshot::Source::Cached(s) = &source
+            && !plan.is_quiet()
+        {
+            // Something to do in Graph: act on what Graph says now, not on the cached application.
+            let fresh = snapshot::Source::AppOnly(s.clone());
+            (app, seen, plan) =
+                observe_and_plan(ctx, &cr, &tenant, &graph, &fresh, &mut run).await?;
+        }
         let done = execute::plan(ctx, &cr, &tenant, &graph, &app, &seen, &plan, &mut run).await?;
         run.record_plan(&cr, &app, &seen, &plan, &done);
         deliver::nocobase(ctx, &cr, &app, &tenant, &seen, &done, &mut run).await;
-        Ok::<_, StepError>(plan.requeue_at)
+        let quiet = plan.is_quiet();
+        let snap = snapshot::Snapshot {
+            generation: cr.meta().generation,
+            tenant: tenant_key,
+            app_read_at: match (&source, quiet) {
+                (snapshot::Source::Cached(s), true) => s.app_read_at,
+                _ => now,
+            },
+            // A reconcile that acted changed the application: only its service principal is worth keeping.
+            app_current: quiet,
+            service_principal_id: run.status.service_principal_id.clone().unwrap_or_default(),
+            app,
+        };
+        let mut requeue_at = plan.requeue_at;
+        if quiet {
+            let check_at = snapshot::drift_check_at(&snap, drift_check);
+            requeue_at = Some(requeue_at.map_or(check_at, |t| t.min(check_at)));
+        }
+        ctx.snapshots.keep(&uid, snap);
+        Ok::<_, StepError>(requeue_at)
     }
     .await;
+    if outcome.is_err() {
+        ctx.snapshots.forget(&cr.uid().unwrap_or_default());
+    }
 
     report::finish(ctx, &cr, &old, run, outcome).await
+}
+
+/// Steps 3–5: Graph's state (live, app only, or the snapshot: see [`snapshot`]), what the cluster holds, the plan.
+async fn observe_and_plan(
+    ctx: &Context,
+    cr: &NocoBaseMailIntegration,
+    tenant: &crate::api::EntraTenant,
+    graph: &crate::graph::GraphClient,
+    source: &snapshot::Source,
+    run: &mut status::Run,
+) -> std::result::Result<(crate::graph::Application, observe::Seen, rotation::Plan), StepError> {
+    let app = match source {
+        snapshot::Source::Cached(s) => application::from_snapshot(cr, s, run),
+        snapshot::Source::AppOnly(s) => match application::recheck(cr, graph, s, run).await? {
+            Some(app) => app,
+            None => application::ensure(cr, tenant, graph, run).await?,
+        },
+        snapshot::Source::Live => application::ensure(cr, tenant, graph, run).await?,
+    };
+    let seen = observe::credentials(ctx, cr, &app, run).await?;
+    let plan = rotation::plan(&seen.planner_input(cr, ctx, run));
+    Ok((app, seen, plan))
 }

@@ -165,6 +165,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Nothing to do and nothing blocked: the state this plan was made from needs no action.
+    pub fn is_quiet(&self) -> bool {
+        self.actions.is_empty() && self.blocked.is_none()
+    }
+
     pub fn mint(&self) -> Option<(&str, DateTime<Utc>, MintReason)> {
         self.actions.iter().find_map(|a| match a {
             Action::Mint {

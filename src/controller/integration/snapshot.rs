@@ -1,0 +1,190 @@
+//! What Graph said about an integration at its last quiet reconcile, so that the reconciles in between (pokes,
+//! status echoes, delivery checks) cost no Graph request, and drift is checked once per interval with one request.
+//!
+//! The rule ([`decide`], pure):
+//! - no snapshot, another generation or another tenant: read everything live (app, service principal, consent);
+//! - a snapshot whose application is current and younger than the drift-check interval: use it, no Graph request;
+//! - otherwise re-read only the application (one request: it carries the credentials, audience, scopes and
+//!   redirect URIs). The service principal and consent are re-read on every spec change and operator start.
+//!
+//! A cached application only ever stands in for a reconcile that does nothing in Graph: a plan made from one that
+//! wants to mint or revoke is discarded and made again from a fresh read of the application (see
+//! `integration::apply`). A reconcile that acted leaves a snapshot whose application is stale (only its service
+//! principal is reused); a failed one leaves none.
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use chrono::{DateTime, Utc};
+
+use crate::graph::Application;
+
+/// Graph's answer at a quiet reconcile.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The integration's `metadata.generation` it was taken for.
+    pub generation: Option<i64>,
+    /// The tenant (uid/generation) it was read from.
+    pub tenant: String,
+    /// When the application was last read from Graph.
+    pub app_read_at: DateTime<Utc>,
+    /// False after a reconcile that changed the application (minted, revoked): read it again next time.
+    pub app_current: bool,
+    pub app: Application,
+    pub service_principal_id: String,
+}
+
+/// How a reconcile learns Graph's state.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Read everything from Graph.
+    Live,
+    /// Re-read the application only; the service principal and consent as in the snapshot.
+    AppOnly(Snapshot),
+    /// No Graph request.
+    Cached(Snapshot),
+}
+
+/// Which [`Source`] a reconcile at `now` uses.
+pub fn decide(
+    snapshot: Option<Snapshot>,
+    generation: Option<i64>,
+    tenant: &str,
+    now: DateTime<Utc>,
+    drift_check: Duration,
+) -> Source {
+    let Some(s) = snapshot else {
+        return Source::Live;
+    };
+    if s.generation != generation || s.tenant != tenant {
+        return Source::Live;
+    }
+    let age = (now - s.app_read_at).to_std().unwrap_or(Duration::ZERO);
+    if !s.app_current || now < s.app_read_at || age >= drift_check {
+        Source::AppOnly(s)
+    } else {
+        Source::Cached(s)
+    }
+}
+
+/// When the snapshot's application must be read again.
+pub fn drift_check_at(s: &Snapshot, drift_check: Duration) -> DateTime<Utc> {
+    s.app_read_at + chrono::TimeDelta::from_std(drift_check).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+/// Snapshots by integration uid. A plain mutex: every access is a map lookup or insert.
+#[derive(Debug, Default)]
+pub struct Snapshots(Mutex<HashMap<String, Snapshot>>);
+
+impl Snapshots {
+    pub fn get(&self, uid: &str) -> Option<Snapshot> {
+        self.0.lock().ok()?.get(uid).cloned()
+    }
+
+    pub fn keep(&self, uid: &str, s: Snapshot) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(uid.to_string(), s);
+        }
+    }
+
+    pub fn forget(&self, uid: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(uid);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().map_or(0, |m| m.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn snap(generation: i64, tenant: &str, at: i64) -> Snapshot {
+        Snapshot {
+            generation: Some(generation),
+            tenant: tenant.into(),
+            app_read_at: t(at),
+            app_current: true,
+            app: Application {
+                id: "o1".into(),
+                app_id: "a1".into(),
+                ..Default::default()
+            },
+            service_principal_id: "sp1".into(),
+        }
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn no_snapshot_reads_live() {
+        assert!(matches!(
+            decide(None, Some(1), "t/1", t(0), HOUR),
+            Source::Live
+        ));
+    }
+
+    #[test]
+    fn a_spec_or_tenant_change_reads_live() {
+        assert!(matches!(
+            decide(Some(snap(1, "t/1", 0)), Some(2), "t/1", t(10), HOUR),
+            Source::Live
+        ));
+        assert!(matches!(
+            decide(Some(snap(1, "t/1", 0)), Some(1), "t/2", t(10), HOUR),
+            Source::Live
+        ));
+    }
+
+    #[test]
+    fn a_young_snapshot_costs_nothing_and_an_old_one_one_read() {
+        assert!(matches!(
+            decide(Some(snap(1, "t/1", 0)), Some(1), "t/1", t(3599), HOUR),
+            Source::Cached(_)
+        ));
+        assert!(matches!(
+            decide(Some(snap(1, "t/1", 0)), Some(1), "t/1", t(3600), HOUR),
+            Source::AppOnly(_)
+        ));
+        // A clock that went backwards does not make a snapshot young forever.
+        assert!(matches!(
+            decide(Some(snap(1, "t/1", 100)), Some(1), "t/1", t(0), HOUR),
+            Source::AppOnly(_)
+        ));
+        assert_eq!(drift_check_at(&snap(1, "t/1", 0), HOUR), t(3600));
+    }
+
+    #[test]
+    fn after_acting_the_application_is_read_again() {
+        let stale = Snapshot {
+            app_current: false,
+            ..snap(1, "t/1", 0)
+        };
+        assert!(matches!(
+            decide(Some(stale), Some(1), "t/1", t(1), HOUR),
+            Source::AppOnly(_)
+        ));
+    }
+
+    #[test]
+    fn the_map_keeps_and_forgets() {
+        let m = Snapshots::default();
+        m.keep("u1", snap(1, "t/1", 0));
+        assert_eq!(
+            m.get("u1").map(|s| s.service_principal_id),
+            Some("sp1".into())
+        );
+        m.forget("u1");
+        assert!(m.get("u1").is_none() && m.is_empty());
+    }
+}
