@@ -48,14 +48,16 @@ pub async fn finish(
     if run.status != *old {
         write_status(ctx, cr, old, &run.status).await?;
     }
-    for n in std::mem::take(&mut run.notes) {
+    // Side by side: a provisioning publishes three events, and each is an apiserver round trip.
+    futures::future::join_all(std::mem::take(&mut run.notes).into_iter().map(|n| {
         let t = if n.warning {
             EventType::Warning
         } else {
             EventType::Normal
         };
-        publish(ctx, cr, t, &n.reason, n.message).await;
-    }
+        async move { publish(ctx, cr, t, &n.reason, n.message).await }
+    }))
+    .await;
     let next = match (&outcome, retry) {
         (_, Some(d)) => {
             let scheduled = outcome.as_ref().ok().copied().flatten();

@@ -1,0 +1,201 @@
+//! The cost curve as an SVG: three panels against N (log scale): time (all Ready, its critical-path ideal, mass
+//! rotation; log scale), Graph calls per integration, peak RSS. Hand-written SVG: no plotting dependency.
+
+use std::fmt::Write;
+
+/// One benchmark size.
+pub struct Point {
+    pub n: f64,
+    pub ready_secs: f64,
+    pub ideal_secs: f64,
+    pub rotate_secs: f64,
+    pub provision_calls: f64,
+    pub rotate_calls: f64,
+    pub rss_mib: f64,
+}
+
+struct Series<'a> {
+    name: &'a str,
+    colour: &'a str,
+    dashed: bool,
+    values: Vec<(f64, f64)>,
+}
+
+const W: f64 = 330.0;
+const H: f64 = 240.0;
+const PAD_L: f64 = 55.0;
+const PAD_R: f64 = 15.0;
+const PAD_T: f64 = 30.0;
+const PAD_B: f64 = 75.0;
+
+pub fn svg(points: &[Point], caption: &str) -> String {
+    let xs: Vec<f64> = points.iter().map(|p| p.n).collect();
+    let series = |name, colour, dashed, f: fn(&Point) -> f64| Series {
+        name,
+        colour,
+        dashed,
+        values: points.iter().map(|p| (p.n, f(p))).collect(),
+    };
+    let panels = [
+        (
+            "Time (s, log)",
+            true,
+            vec![
+                series("all Ready", "#1f77b4", false, |p| p.ready_secs),
+                series("ideal (critical path)", "#1f77b4", true, |p| p.ideal_secs),
+                series("mass rotation", "#d62728", false, |p| p.rotate_secs),
+            ],
+        ),
+        (
+            "Graph calls per integration",
+            false,
+            vec![
+                series("provisioning", "#2ca02c", false, |p| p.provision_calls),
+                series("rotation", "#9467bd", false, |p| p.rotate_calls),
+            ],
+        ),
+        (
+            "Peak RSS (MiB)",
+            false,
+            vec![series("operator", "#ff7f0e", false, |p| p.rss_mib)],
+        ),
+    ];
+    let total_w = W * panels.len() as f64;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{}" font-family="sans-serif" font-size="11">"#,
+        H + 20.0
+    );
+    let _ = write!(
+        out,
+        r#"<rect width="100%" height="100%" fill="white"/><text x="8" y="{}" fill="dimgray">{}</text>"#,
+        H + 14.0,
+        escape(caption)
+    );
+    for (i, (title, log_y, series)) in panels.iter().enumerate() {
+        panel(&mut out, i as f64 * W, title, *log_y, &xs, series);
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+fn panel(out: &mut String, x0: f64, title: &str, log_y: bool, xs: &[f64], series: &[Series]) {
+    let (plot_w, plot_h) = (W - PAD_L - PAD_R, H - PAD_T - PAD_B);
+    let lx = |v: f64| v.max(1e-9).log10();
+    let (xmin, xmax) = bounds(xs.iter().map(|&x| lx(x)));
+    let ys = series.iter().flat_map(|s| s.values.iter().map(|v| v.1));
+    let (ymin, ymax) = if log_y {
+        let (a, b) = bounds(ys.filter(|y| *y > 0.0).map(lx));
+        (a.floor(), b.ceil().max(a.floor() + 1.0))
+    } else {
+        (0.0, bounds(ys).1 * 1.15)
+    };
+    let ymax = if ymax <= ymin { ymin + 1.0 } else { ymax };
+    let px = |x: f64| x0 + PAD_L + (lx(x) - xmin) / (xmax - xmin).max(1e-9) * plot_w;
+    let py = |y: f64| {
+        let v = if log_y { lx(y) } else { y };
+        PAD_T + plot_h - (v - ymin) / (ymax - ymin) * plot_h
+    };
+    let _ = write!(
+        out,
+        r#"<text x="{}" y="18" font-weight="bold">{}</text><rect x="{}" y="{PAD_T}" width="{plot_w}" height="{plot_h}" fill="none" stroke="darkgray"/>"#,
+        x0 + PAD_L,
+        escape(title),
+        x0 + PAD_L
+    );
+    for &x in xs {
+        let _ = write!(
+            out,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            px(x),
+            PAD_T + plot_h + 14.0,
+            x
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<text x="{}" y="{}" text-anchor="middle">N (integrations)</text>"#,
+        x0 + PAD_L + plot_w / 2.0,
+        PAD_T + plot_h + 28.0
+    );
+    let ticks: Vec<f64> = if log_y {
+        (ymin as i32..=ymax as i32).map(|e| 10f64.powi(e)).collect()
+    } else {
+        (0..=4).map(|i| ymax * f64::from(i) / 4.0).collect()
+    };
+    for t in ticks {
+        let _ = write!(
+            out,
+            r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text><line x1="{}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="gainsboro"/>"#,
+            x0 + PAD_L - 4.0,
+            py(t) + 4.0,
+            short(t),
+            x0 + PAD_L,
+            x0 + PAD_L + plot_w,
+            py(t),
+            py(t)
+        );
+    }
+    for (i, s) in series.iter().enumerate() {
+        let path: Vec<String> = s
+            .values
+            .iter()
+            .filter(|(_, y)| !log_y || *y > 0.0)
+            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .collect();
+        let dash = if s.dashed {
+            r#" stroke-dasharray="5,4""#
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#,
+            path.join(" "),
+            s.colour
+        );
+        for p in &path {
+            if let Some((x, y)) = p.split_once(',') {
+                let _ = write!(
+                    out,
+                    r#"<circle cx="{x}" cy="{y}" r="3" fill="{}"/>"#,
+                    s.colour
+                );
+            }
+        }
+        let ly = PAD_T + plot_h + 42.0 + i as f64 * 12.0;
+        let _ = write!(
+            out,
+            r#"<line x1="{}" x2="{}" y1="{ly}" y2="{ly}" stroke="{}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
+            x0 + PAD_L,
+            x0 + PAD_L + 20.0,
+            s.colour,
+            x0 + PAD_L + 25.0,
+            ly + 4.0,
+            escape(s.name)
+        );
+    }
+}
+
+fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    })
+}
+
+fn short(v: f64) -> String {
+    if v >= 100.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
