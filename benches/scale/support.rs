@@ -51,6 +51,9 @@ pub struct Settings {
     pub throttle_ratio: f64,
     /// Entra's resource-unit throttling budget of a tenant this size (the emulator's model), instead of random 429s.
     pub tenant_size: Option<graph_emulator::TenantSize>,
+    /// spec.application.signInAudience of the benchmark's integrations (None: the operator's default, which
+    /// includes personal accounts).
+    pub audience: Option<String>,
     pub resyncs: u32,
     pub idle: Duration,
     /// The operator's --max-concurrent-reconciles.
@@ -100,6 +103,10 @@ impl Settings {
                     )));
                 }
             },
+            audience: std::env::var("BENCH_AUDIENCE")
+                .ok()
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty()),
             resyncs: env_or("BENCH_RESYNCS", 3u32)?,
             idle: Duration::from_secs(env_or("BENCH_IDLE_SECS", 20u64)?),
             concurrency: env_or(

@@ -151,7 +151,7 @@ async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Ac
             // A reconcile that acted changed the application: only its service principal is worth keeping.
             app_current: quiet,
             service_principal_id: run.status.service_principal_id.clone().unwrap_or_default(),
-            app,
+            app: snapshot::slim(app),
         };
         let mut requeue_at = plan.requeue_at;
         if quiet {

@@ -66,6 +66,19 @@ pub fn decide(
     }
 }
 
+/// What a snapshot keeps of the application: what planning and delivery read (ids, audience, credentials).
+/// Scopes, redirect URIs, names and tags are only compared against the spec, and that happens on a fresh read;
+/// at ten thousand integrations they were most of the snapshots' memory.
+pub fn slim(app: Application) -> Application {
+    Application {
+        id: app.id,
+        app_id: app.app_id,
+        sign_in_audience: app.sign_in_audience,
+        password_credentials: app.password_credentials,
+        ..Default::default()
+    }
+}
+
 /// When the snapshot's application must be read again.
 pub fn drift_check_at(s: &Snapshot, drift_check: Duration) -> DateTime<Utc> {
     s.app_read_at + chrono::TimeDelta::from_std(drift_check).unwrap_or(chrono::TimeDelta::MAX)
@@ -174,6 +187,28 @@ mod tests {
             decide(Some(stale), Some(1), "t/1", t(1), HOUR),
             Source::AppOnly(_)
         ));
+    }
+
+    #[test]
+    fn slim_keeps_what_planning_reads() {
+        let app = Application {
+            id: "o1".into(),
+            app_id: "a1".into(),
+            display_name: Some("name".into()),
+            sign_in_audience: Some("AzureADMyOrg".into()),
+            tags: vec!["t".into()],
+            ..Default::default()
+        };
+        let s = slim(app);
+        assert_eq!(
+            (
+                s.id.as_str(),
+                s.app_id.as_str(),
+                s.sign_in_audience.as_deref()
+            ),
+            ("o1", "a1", Some("AzureADMyOrg"))
+        );
+        assert!(s.display_name.is_none() && s.tags.is_empty());
     }
 
     #[test]
