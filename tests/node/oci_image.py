@@ -10,7 +10,7 @@ carries a Docker-style manifest.json, so it loads with any of
     docker load -i ARCHIVE
     skopeo copy oci-archive:ARCHIVE docker://REGISTRY/NAME:TAG
 
-usage: oci_image.py --rootfs DIR --out ARCHIVE --name REPO:TAG --user UID:GID --entrypoint PATH
+usage: oci_image.py --rootfs DIR --out ARCHIVE --name REPO:TAG --user UID:GID --entrypoint PATH [--entrypoint ARG]...
                     [--env K=V]... [--label K=V]... [--expose PORT/tcp]... [--chown PATH=UID:GID]... [--gzip]
 """
 
@@ -91,7 +91,7 @@ def main() -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--name", required=True, help="full reference, e.g. ghcr.io/entramail/entramail-operator:dev")
     p.add_argument("--user", required=True)
-    p.add_argument("--entrypoint", required=True)
+    p.add_argument("--entrypoint", required=True, action="append", help="repeat for arguments")
     p.add_argument("--env", action="append", default=[])
     p.add_argument("--label", action="append", default=[])
     p.add_argument("--expose", action="append", default=[])
@@ -129,7 +129,7 @@ def write_archive(a, epoch, created, tag, diff_id, layer_digest, layer_size, lay
         "os": "linux",
         "config": {
             "User": a.user,
-            "Entrypoint": [a.entrypoint],
+            "Entrypoint": a.entrypoint,
             "Env": a.env,
             "WorkingDir": "/",
             "Labels": dict(kv.split("=", 1) for kv in a.label),

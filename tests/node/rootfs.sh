@@ -15,7 +15,7 @@ rootfs_copy_libs() {
   while read -r lib; do
     [[ -n "$lib" ]] && libs+=("$lib")
   done < <(for f in "$@"; do ldd "$f" 2>/dev/null || true; done \
-    | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
+    | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $2 ~ /^\(0x/ { print $1 }' | sort -u)
   ((${#libs[@]})) || { echo "rootfs: ldd found no libraries in $* (static binary? then copy it alone)" >&2; return 1; }
   for lib in "${libs[@]}"; do
     install -D -m 0755 "$(readlink -f "$lib")" "$rootfs$lib"
