@@ -350,10 +350,10 @@ secret_changed() { [[ "$(secret_fingerprint)" != "$old_fp" ]]; }
 wait_for 60 "the Secret to hold the new client secret" secret_changed
 new_fp="$(secret_fingerprint)"
 echo "new key $new_key issued; the Secret's clientSecret: sha256 $new_fp... (was $old_fp...)"
-# A pod other than the old one, Ready: at that moment the old key must still be live.
+# A pod other than the old one, Ready. (Whether the old key outlived that is decided below from timestamps: the
+# operator may revoke a second after the rollout completes, faster than this loop polls.)
 new_consumer_ready() { consumer_pods | awk -v old="$old_uid" '$2 != old && $5 == "True" { f = 1 } END { exit !f }'; }
 wait_for 240 "a new NocoBase pod Ready" new_consumer_ready
-live_keys | grep -qx "$old_key" || fail "old key $old_key was revoked before the new NocoBase pod was Ready"
 read -r new_pod new_uid _ new_ip _ <<<"$(consumer_pods | awk -v old="$old_uid" '$2 != old && $5 == "True"' | head -n1)"
 new_ready_at="$(ready_since "$new_pod")"
 restarted="$(kubectl get deploy -n "$app_ns" nocobase -o 'jsonpath={.spec.template.metadata.annotations.entramail\.io/restartedAt}')"
@@ -361,7 +361,7 @@ restarted="$(kubectl get deploy -n "$app_ns" nocobase -o 'jsonpath={.spec.templa
 new_env_fp="$(container_env_fingerprint "$new_pod")"
 [[ "$new_env_fp" == "$new_fp" ]] || fail "new pod $new_pod's ENTRA_CLIENT_SECRET (sha256 $new_env_fp...) is not the new secret"
 echo "new NocoBase pod $new_pod (uid $new_uid, $new_ip) Ready at $new_ready_at, restartedAt $restarted;" \
-  "its ENTRA_CLIENT_SECRET: sha256 $new_env_fp... = the new secret; old key still live"
+  "its ENTRA_CLIENT_SECRET: sha256 $new_env_fp... = the new secret"
 old_pod_gone() { ! kubectl get pods -n "$app_ns" -o json | jq -e --arg uid "$old_uid" 'any(.items[]; .metadata.uid == $uid)'; }
 wait_for 90 "the old NocoBase pod $old_pod to be gone" old_pod_gone
 echo "old pod $old_pod (uid $old_uid) is gone"
@@ -372,12 +372,22 @@ removal="$(removals | sed -n "$((removals_before + 1))p")"
 removed_at="$(awk '{ print $1 }' <<<"$removal")"
 [[ -n "$removed_at" ]] || fail "no removePassword in the emulator's log after $removals_before earlier ones"
 removed_ms="$(date -d "$removed_at" +%s%3N)"
+# When the new pod became Ready, two ways: the kubelet's readiness probe result (its log, millisecond precision; the
+# kubelet runs in this host's time zone) and the API's Ready condition (lastTransitionTime, whole seconds, truncated,
+# written a moment after the probe). The removal must come after both.
+probe_line="$(grep -F '"SyncLoop (probe)" probe="readiness" status="ready"' "$NODE_DIR/kubelet.log" \
+  | grep -F "pod=\"$app_ns/$new_pod\"" | head -n1)"
+[[ -n "$probe_line" ]] || fail "no readiness probe success for $new_pod in the kubelet's log"
+probe_at="$(awk '{ print substr($1, 2), $2 }' <<<"$probe_line")" # MMDD hh:mm:ss.micro
+probe_ms="$(date -d "$(date +%Y)-${probe_at:0:2}-${probe_at:2:2} ${probe_at:5}" +%s%3N)"
 ready_s="$(date -d "$new_ready_at" +%s)"
-# Ready's lastTransitionTime has whole seconds (truncated): the removal must come after the end of that second.
-((removed_ms >= (ready_s + 1) * 1000)) \
-  || fail "old key removed at $removed_at, not after the new pod's Ready transition at $new_ready_at"
-echo "old key $old_key removed by the emulator at $removed_at (removePassword 204), $(((removed_ms - ready_s * 1000) / 1000))s" \
-  "after new pod $new_pod became Ready ($new_ready_at); seen gone at $seen_revoked"
+((removed_ms > probe_ms)) \
+  || fail "old key removed at $removed_at, before the new pod's readiness probe succeeded ($probe_at)"
+((removed_ms >= ready_s * 1000)) \
+  || fail "old key removed at $removed_at, before the new pod's Ready condition ($new_ready_at)"
+echo "old key $old_key removed by the emulator at $removed_at (removePassword 204): $(((removed_ms - probe_ms) / 1000)).$(printf '%03d' $(((removed_ms - probe_ms) % 1000)))s" \
+  "after the new pod's readiness probe succeeded (kubelet $(date -u -d "@${probe_ms:0:-3}.${probe_ms: -3}" +%H:%M:%S.%3N)Z), Ready" \
+  "condition since $new_ready_at; seen gone at $seen_revoked"
 # With a 3m lifetime the next rotation may already have restarted the consumer again; let that settle too.
 kubectl rollout status -n "$app_ns" deploy/nocobase --timeout=180s >/dev/null
 echo "consumer after: $(consumer_pods | awk '{ print $1, $3, $4, "ready=" $5 }')"
