@@ -56,6 +56,7 @@ image:
 	tests/node/image.sh
 
 ## Opt-in, not part of `make test` (needs root): the image above, helm install of the chart onto a real kubelet node
-## (containerd) joined to the test control plane, the operator pod Ready with its Lease, upgrade, uninstall.
+## (containerd) joined to the test control plane, the operator pod Ready with its Lease, upgrade, a rotation whose
+## consumer is a real NocoBase pod (image from tests/node/nocobase-image.sh), uninstall.
 e2e-node:
 	tests/node/e2e.sh

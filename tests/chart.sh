@@ -8,7 +8,9 @@
 #      with a schema error
 #   5. trivy config: 0 HIGH/CRITICAL misconfigurations in the chart (default values and every values file) and in
 #      the Dockerfile
-#   6. when KUBECONFIG points at the test control plane (tests/testbed/with-control-plane.sh sets
+#   6. actionlint (pinned in tests/tools/go.mod) on .github/workflows/ (the release workflow): 0 findings; it also
+#      runs the workflow's run: scripts through shellcheck when that is installed (and skips that check otherwise)
+#   7. when KUBECONFIG points at the test control plane (tests/testbed/with-control-plane.sh sets
 #      TESTBED_KUBECONFIG): kubectl apply --server-side --dry-run=server of every rendering (CRDs included;
 #      ServiceMonitor/PrometheusRule skipped, their CRDs are not installed there), and the same for the example
 #      EntraTenant/NocoBaseMailIntegration that NOTES.txt tells users to apply; then the operator binary is started
@@ -31,8 +33,8 @@ fail() {
   exit 1
 }
 
-step "building pinned helm and trivy"
-"$here/tools/build.sh" helm trivy
+step "building pinned helm, trivy and actionlint"
+"$here/tools/build.sh" helm trivy actionlint
 helm="$TESTBIN/helm"
 trivy="$TESTBIN/trivy"
 "$helm" version --short
@@ -241,6 +243,21 @@ echo "ok: trivy without exceptions finds only the reviewed one: $found"
 mkdir -p "$work/docker"
 cp "$repo/Dockerfile" "$work/docker/Dockerfile"
 run_trivy "Dockerfile" "$work/docker"
+
+step "actionlint .github/workflows"
+actionlint="$TESTBIN/actionlint"
+# The linter must actually lint: a workflow with an unknown context property has to fail. (The ${{ }} is a GitHub
+# expression for actionlint, not a shell expansion.)
+# shellcheck disable=SC2016
+if printf 'on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "${{ github.no_such_thing }}"\n' \
+  | "$actionlint" -no-color - >/dev/null 2>&1; then
+  fail "actionlint accepted a broken workflow"
+fi
+shellcheck_note="with shellcheck"
+command -v shellcheck >/dev/null || shellcheck_note="without shellcheck (not installed; actionlint skips that check)"
+workflows=("$repo"/.github/workflows/*.yml)
+(cd "$repo" && "$actionlint" -no-color "${workflows[@]}") || fail "actionlint found problems in .github/workflows"
+echo "ok: actionlint $("$actionlint" -version | head -n1): ${#workflows[@]} workflow(s) clean, $shellcheck_note"
 
 if [[ -n "${TESTBED_KUBECONFIG:-}" && "${KUBECONFIG:-}" == "$TESTBED_KUBECONFIG" ]]; then
   step "kubectl apply --server-side --dry-run=server on the test control plane"

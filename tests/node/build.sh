@@ -37,25 +37,39 @@ fi
 exec 9>"$NODEBIN/.build.lock"
 flock 9
 
-stamp="$NODEBIN/.stamp"
-want="$(cat "$here/go.mod" "$here/go.sum" "$here/pause/main.go" "$here/oci_image.py" | sha256sum | cut -d' ' -f1)"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] \
-  && [[ -x "$NODEBIN/kubelet" && -x "$NODEBIN/kube-scheduler" && -x "$NODEBIN/kube-apiserver" ]] \
-  && [[ -f "$NODEBIN/pause.oci.tar" ]]; then
+# Two stamps, so that a change to the image packer (oci_image.py, also used by make image) re-packs the pause image
+# without rebuilding kubelet and friends (minutes cold).
+kube_stamp="$NODEBIN/.stamp-kube"
+pause_stamp="$NODEBIN/.stamp-pause"
+kube_want="$(cat "$here/go.mod" "$here/go.sum" | sha256sum | cut -d' ' -f1)"
+pause_want="$(cat "$here/go.mod" "$here/go.sum" "$here/pause/main.go" "$here/oci_image.py" | sha256sum | cut -d' ' -f1)"
+kube_done() {
+  [[ -f "$kube_stamp" && "$(cat "$kube_stamp")" == "$kube_want" ]] \
+    && [[ -x "$NODEBIN/kubelet" && -x "$NODEBIN/kube-scheduler" && -x "$NODEBIN/kube-apiserver" ]]
+}
+pause_done() { [[ -f "$pause_stamp" && "$(cat "$pause_stamp")" == "$pause_want" && -f "$NODEBIN/pause.oci.tar" ]]; }
+if kube_done && pause_done; then
   exit 0
 fi
 
-echo "node: building kubelet, kube-scheduler, kube-apiserver, pause into $NODEBIN (first run takes minutes)" >&2
 cd "$here"
-# The version stamp Kubernetes' own build (hack/lib/version.sh) sets, from the pinned module version.
-version="$(go list -mod=readonly -m -f '{{.Version}}' k8s.io/kubernetes)"
-minor="$(cut -d. -f2 <<<"$version")"
-pkg=k8s.io/component-base/version
-ldflags="-X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-ldflags+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
-# -mod=readonly: go.mod/go.sum are committed; a build must never rewrite them.
-go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$NODEBIN/" \
-  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-apiserver
+if ! kube_done; then
+  echo "node: building kubelet, kube-scheduler, kube-apiserver into $NODEBIN (first run takes minutes)" >&2
+  # The version stamp Kubernetes' own build (hack/lib/version.sh) sets, from the pinned module version.
+  version="$(go list -mod=readonly -m -f '{{.Version}}' k8s.io/kubernetes)"
+  minor="$(cut -d. -f2 <<<"$version")"
+  pkg=k8s.io/component-base/version
+  ldflags="-X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  ldflags+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  # -mod=readonly: go.mod/go.sum are committed; a build must never rewrite them.
+  go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$NODEBIN/" \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-apiserver
+  echo "$kube_want" >"$kube_stamp"
+  "$NODEBIN/kubelet" --version >&2
+fi
+
+pause_done && exit 0
+echo "node: building the pause image into $NODEBIN" >&2
 CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags '-s -w' -o "$NODEBIN/pause" ./pause
 
 # The sandbox image: just /pause, run as nobody unless the pod says otherwise.
@@ -65,5 +79,4 @@ install -D -m 0755 "$NODEBIN/pause" "$rootfs/pause"
 SOURCE_DATE_EPOCH=0 python3 "$here/oci_image.py" --rootfs "$rootfs" --out "$NODEBIN/pause.oci.tar" \
   --name entramail.test/pause:local --user 65535:65535 --entrypoint /pause >&2
 
-echo "$want" >"$stamp"
-"$NODEBIN/kubelet" --version >&2
+echo "$pause_want" >"$pause_stamp"

@@ -35,10 +35,9 @@ if [[ "${IMAGE_SKIP_BUILD:-0}" != 1 && -z "${IMAGE_BINARY:-}" ]]; then
   (cd "$repo" && cargo build --release --locked --bin entramail-operator)
 fi
 [[ -x "$bin" ]] || { echo "image: $bin missing (cargo build --release)" >&2; exit 1; }
-[[ -d /usr/share/ca-certificates/mozilla ]] || {
-  echo "image: needs the Mozilla CA certificates (Debian: apt-get install ca-certificates)" >&2
-  exit 1
-}
+
+# shellcheck source=tests/node/rootfs.sh
+source "$here/rootfs.sh" # rootfs_copy_libs, rootfs_base
 
 mkdir -p "$out_dir"
 rootfs="$(mktemp -d "$out_dir/rootfs.XXXXXX")"
@@ -47,42 +46,9 @@ chmod 0755 "$rootfs"
 
 install -D -m 0755 "$bin" "$rootfs/usr/local/bin/entramail-operator"
 
-# Shared libraries at the paths the binary's interpreter and the dynamic loader look for them (e.g.
-# /lib64/ld-linux-x86-64.so.2, /lib/x86_64-linux-gnu/libc.so.6); the files are copied, never the host's symlinks.
-libs=()
-while read -r path; do
-  [[ -n "$path" ]] && libs+=("$path")
-done < <(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
-((${#libs[@]})) || { echo "image: ldd found no libraries in $bin (static binary? then copy it alone)" >&2; exit 1; }
-packages=()
-for lib in "${libs[@]}"; do
-  install -D -m 0755 "$(readlink -f "$lib")" "$rootfs$lib"
-  # The Debian package that ships it, for its copyright file (dpkg knows the /usr-merged path).
-  pkg="$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib" 2>/dev/null || true)"
-  [[ -n "$pkg" ]] && packages+=("${pkg%%:*}")
-done
-packages+=(ca-certificates)
-
-# TLS roots: rustls-native-certs / openssl-probe read SSL_CERT_FILE first, then this standard path.
-mkdir -p "$rootfs/etc/ssl/certs"
-find /usr/share/ca-certificates/mozilla -name '*.crt' -print0 | sort -z | xargs -0 cat \
-  >"$rootfs/etc/ssl/certs/ca-certificates.crt"
-chmod 0644 "$rootfs/etc/ssl/certs/ca-certificates.crt"
-
-printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' \
-  >"$rootfs/etc/passwd"
-printf 'root:x:0:\nnonroot:x:65532:\n' >"$rootfs/etc/group"
-printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
-chmod 0644 "$rootfs/etc/passwd" "$rootfs/etc/group" "$rootfs/etc/nsswitch.conf"
-install -d -m 1777 "$rootfs/tmp"
-install -d -m 0700 "$rootfs/home/nonroot"
-
-for pkg in $(printf '%s\n' "${packages[@]}" | sort -u); do
-  pkg="${pkg%%,*}"
-  if [[ -f "/usr/share/doc/$pkg/copyright" ]]; then
-    install -D -m 0644 "/usr/share/doc/$pkg/copyright" "$rootfs/usr/share/doc/$pkg/copyright"
-  fi
-done
+rootfs_packages=()
+rootfs_copy_libs "$rootfs" "$bin"
+rootfs_base "$rootfs"
 
 # Reproducible: file times clamped to the last commit's time.
 SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || echo 0)}" \

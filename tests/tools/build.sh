@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the pinned chart test tools (helm, trivy) from the Go module proxy into
+# Builds the pinned chart test tools (helm, trivy) and actionlint (lints .github/workflows) from the Go module proxy into
 # ${TESTBIN:-${CARGO_TARGET_DIR:-target}/testbin}/. Idempotent: a tool is rebuilt only when the binary for the
 # version pinned in tests/tools/go.mod is missing (a <tool>.version stamp sits next to it).
-# Usage: tests/tools/build.sh [helm|trivy ...]   (default: all)
+# Usage: tests/tools/build.sh [helm|trivy|actionlint ...]   (default: all)
 set -euo pipefail
 
 tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,6 +16,7 @@ mkdir -p "${bin_dir}"
 all_tools=(
   "helm|helm.sh/helm/v3|helm.sh/helm/v3/cmd/helm"
   "trivy|github.com/aquasecurity/trivy|github.com/aquasecurity/trivy/cmd/trivy"
+  "actionlint|github.com/rhysd/actionlint|github.com/rhysd/actionlint/cmd/actionlint"
 )
 
 wanted=("$@")
@@ -42,6 +43,10 @@ for entry in "${all_tools[@]}"; do
     trivy)
       ldflags+=" -X github.com/aquasecurity/trivy/pkg/version/app.ver=${version#v}"
       goexperiment="jsonv2${goexperiment:+,${goexperiment}}"
+      ;;
+    # As actionlint's release build does: `actionlint -version` reports the pinned version.
+    actionlint)
+      ldflags+=" -X github.com/rhysd/actionlint.version=${version}"
       ;;
   esac
   # The stamp records version and build flags, so changing either triggers a rebuild.
