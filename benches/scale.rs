@@ -148,11 +148,12 @@ async fn bench() -> Result<(), BenchError> {
         let (row, note) = run_size(&client, &settings, n).await?;
         rows.push(row);
         notes.extend(note);
+        // After every size, so that a long run that fails later still leaves what it measured.
+        if let Some(dir) = std::env::var_os("BENCH_REPORT_DIR") {
+            write_report(std::path::Path::new(&dir), &settings, &rows, &notes)?;
+        }
     }
     print_table(&settings, &rows, &notes);
-    if let Some(dir) = std::env::var_os("BENCH_REPORT_DIR") {
-        write_report(std::path::Path::new(&dir), &settings, &rows, &notes)?;
-    }
     Ok(())
 }
 
