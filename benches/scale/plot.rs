@@ -24,9 +24,11 @@ struct Series<'a> {
 const W: f64 = 330.0;
 const H: f64 = 240.0;
 const PAD_L: f64 = 55.0;
-const PAD_R: f64 = 15.0;
+const PAD_R: f64 = 25.0;
 const PAD_T: f64 = 30.0;
 const PAD_B: f64 = 75.0;
+/// Characters per caption line.
+const CAPTION_WIDTH: usize = 160;
 
 pub fn svg(points: &[Point], caption: &str) -> String {
     let xs: Vec<f64> = points.iter().map(|p| p.n).collect();
@@ -62,17 +64,21 @@ pub fn svg(points: &[Point], caption: &str) -> String {
     ];
     let total_w = W * panels.len() as f64;
     let mut out = String::new();
+    let lines = wrap(caption, CAPTION_WIDTH);
     let _ = write!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{}" font-family="sans-serif" font-size="11">"#,
-        H + 20.0
+        H + 8.0 + 14.0 * lines.len() as f64
     );
-    let _ = write!(
-        out,
-        r#"<rect width="100%" height="100%" fill="white"/><text x="8" y="{}" fill="dimgray">{}</text>"#,
-        H + 14.0,
-        escape(caption)
-    );
+    out.push_str(r#"<rect width="100%" height="100%" fill="white"/>"#);
+    for (i, line) in lines.iter().enumerate() {
+        let _ = write!(
+            out,
+            r#"<text x="8" y="{}" fill="dimgray">{}</text>"#,
+            H + 14.0 * (i as f64 + 1.0),
+            escape(line)
+        );
+    }
     for (i, (title, log_y, series)) in panels.iter().enumerate() {
         panel(&mut out, i as f64 * W, title, *log_y, &xs, series);
     }
@@ -89,7 +95,7 @@ fn panel(out: &mut String, x0: f64, title: &str, log_y: bool, xs: &[f64], series
         let (a, b) = bounds(ys.filter(|y| *y > 0.0).map(lx));
         (a.floor(), b.ceil().max(a.floor() + 1.0))
     } else {
-        (0.0, bounds(ys).1 * 1.15)
+        (0.0, nice_ceiling(bounds(ys).1 * 1.1))
     };
     let ymax = if ymax <= ymin { ymin + 1.0 } else { ymax };
     let px = |x: f64| x0 + PAD_L + (lx(x) - xmin) / (xmax - xmin).max(1e-9) * plot_w;
@@ -176,6 +182,37 @@ fn panel(out: &mut String, x0: f64, title: &str, log_y: bool, xs: &[f64], series
             escape(s.name)
         );
     }
+}
+
+/// The smallest 1, 2 or 5 × 10^k at or above `v`, so that the axis ticks (quarters) read well.
+fn nice_ceiling(v: f64) -> f64 {
+    if v <= 0.0 {
+        return 1.0;
+    }
+    let p = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 4.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * p)
+        .find(|c| *c >= v)
+        .unwrap_or(10.0 * p)
+}
+
+/// Words into lines of at most `width` characters.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last_mut().map_or(0, |l| l.len());
+        if last > 0 && last + 1 + word.len() > width {
+            lines.push(String::new());
+        }
+        if let Some(l) = lines.last_mut() {
+            if !l.is_empty() {
+                l.push(' ');
+            }
+            l.push_str(word);
+        }
+    }
+    lines
 }
 
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
