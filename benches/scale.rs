@@ -690,11 +690,15 @@ fn table(rows: &[Row]) -> String {
         };
         let per = |x: u64| x as f64 / r.n.max(1) as f64;
         out.push_str(&format!(
-            "| {} | {:.1} s | {:.2} s | {:.1}× | {} | {:.3} | {} | {:.2} | {:.2} | {:.2} | {:.1} s | {:.1} s | {} | {:.3} | {:.1} MiB | {:.2} % | {:.1} s |\n",
+            "| {} | {:.1} s | {:.2} s | {} | {} | {:.3} | {} | {:.2} | {:.2} | {:.2} | {:.1} s | {:.1} s | {} | {:.3} | {:.1} MiB | {:.2} % | {:.1} s |\n",
             r.n,
             r.ready_secs,
             r.ideal_secs,
-            r.ready_secs / r.ideal_secs.max(f64::EPSILON),
+            if r.ideal_secs > 0.0 {
+                format!("{:.1}×", r.ready_secs / r.ideal_secs)
+            } else {
+                "–".to_string()
+            },
             calls(&r.provision_calls),
             per(r.create_429),
             r.steady_reconciles,
