@@ -155,7 +155,7 @@ async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Ac
         };
         let mut requeue_at = plan.requeue_at;
         if quiet {
-            let check_at = snapshot::drift_check_at(&snap, drift_check);
+            let check_at = snapshot::drift_check_at(&snap, &uid, drift_check);
             requeue_at = Some(requeue_at.map_or(check_at, |t| t.min(check_at)));
         }
         ctx.snapshots.keep(&uid, snap);

@@ -79,9 +79,17 @@ pub fn slim(app: Application) -> Application {
     }
 }
 
-/// When the snapshot's application must be read again.
-pub fn drift_check_at(s: &Snapshot, drift_check: Duration) -> DateTime<Utc> {
-    s.app_read_at + chrono::TimeDelta::from_std(drift_check).unwrap_or(chrono::TimeDelta::MAX)
+/// When the snapshot's application must be read again: the interval plus up to a tenth of it, fixed per
+/// integration (from its uid), so that integrations provisioned together do not check their drift in the same
+/// second forever after (ten thousand reads at once would spend a tenant's throttling budget).
+pub fn drift_check_at(s: &Snapshot, uid: &str, drift_check: Duration) -> DateTime<Utc> {
+    // FNV-1a: stable across runs and versions, unlike std's hasher.
+    let hash = uid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let spread_ms = (drift_check.as_millis() / 10).max(1) as u64;
+    let wait = drift_check + Duration::from_millis(hash % spread_ms);
+    s.app_read_at + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX)
 }
 
 /// Snapshots by integration uid. A plain mutex: every access is a map lookup or insert.
@@ -174,7 +182,17 @@ mod tests {
             decide(Some(snap(1, "t/1", 100)), Some(1), "t/1", t(0), HOUR),
             Source::AppOnly(_)
         ));
-        assert_eq!(drift_check_at(&snap(1, "t/1", 0), HOUR), t(3600));
+        let at = drift_check_at(&snap(1, "t/1", 0), "uid-1", HOUR);
+        assert!(at >= t(3600) && at < t(3960), "{at}");
+        assert_eq!(
+            at,
+            drift_check_at(&snap(1, "t/1", 0), "uid-1", HOUR),
+            "stable"
+        );
+        let spread: std::collections::BTreeSet<_> = (0..20)
+            .map(|i| drift_check_at(&snap(1, "t/1", 0), &format!("uid-{i}"), HOUR))
+            .collect();
+        assert!(spread.len() > 15, "integrations check at different times");
     }
 
     #[test]
