@@ -53,6 +53,19 @@ async fn exposes_integration_gauges_and_forgets_them_on_delete() {
     let st = cr.status.unwrap();
 
     let text = scrape(&url).await;
+    // The one 429 halved the tenant's adaptive Graph limit (16 at the start); a few answers since cannot have
+    // grown it back.
+    let limit = sample(
+        &text,
+        &format!(
+            "entramail_graph_concurrency_limit{{tenant=\"{}\"}}",
+            fx.tenant
+        ),
+    );
+    assert!(
+        limit.is_some_and(|l| (1.0..16.0).contains(&l)),
+        "{limit:?}: {text}"
+    );
     let labels = format!("{{namespace=\"{}\",name=\"mail\"}}", fx.ns);
     assert_eq!(
         sample(&text, &format!("entramail_integration_ready{labels}")),

@@ -35,6 +35,11 @@ pub struct GraphLabels {
     pub status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabels {
+    pub tenant: String,
+}
+
 /// One NocoBaseMailIntegration.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct IntegrationLabels {
@@ -70,6 +75,7 @@ pub struct Metrics {
     pub reconcile_duration: HistogramFamily,
     pub graph_requests: Family<GraphLabels, Counter>,
     pub graph_throttled: Counter,
+    pub graph_concurrency_limit: Family<TenantLabels, Gauge>,
     pub credential_not_after: Family<IntegrationLabels, Gauge>,
     pub credential_renewal_time: Family<IntegrationLabels, Gauge>,
     pub integration_ready: Family<IntegrationLabels, Gauge>,
@@ -85,6 +91,7 @@ impl Default for Metrics {
         let reconcile_duration = HistogramFamily::new_with_constructor(duration_histogram);
         let graph_requests = Family::<GraphLabels, Counter>::default();
         let graph_throttled = Counter::default();
+        let graph_concurrency_limit = Family::<TenantLabels, Gauge>::default();
         let credential_not_after = Family::<IntegrationLabels, Gauge>::default();
         let credential_renewal_time = Family::<IntegrationLabels, Gauge>::default();
         let integration_ready = Family::<IntegrationLabels, Gauge>::default();
@@ -110,6 +117,11 @@ impl Default for Metrics {
             "graph_throttled",
             "Microsoft Graph responses with status 429 (throttled)",
             graph_throttled.clone(),
+        );
+        registry.register(
+            "graph_concurrency_limit",
+            "Microsoft Graph requests the operator lets through at once to an EntraTenant (grows while answered, halves on 429)",
+            graph_concurrency_limit.clone(),
         );
         registry.register(
             "credential_not_after_seconds",
@@ -143,6 +155,7 @@ impl Default for Metrics {
             reconcile_duration,
             graph_requests,
             graph_throttled,
+            graph_concurrency_limit,
             credential_not_after,
             credential_renewal_time,
             integration_ready,
@@ -235,7 +248,8 @@ fn set_or_remove(
 }
 
 /// Adapter so the Graph client counts into our registry.
-pub struct GraphRequestMetrics(pub Arc<Metrics>);
+/// Graph request metrics of one EntraTenant's client: (the registry, the tenant's name).
+pub struct GraphRequestMetrics(pub Arc<Metrics>, pub String);
 
 impl GraphMetrics for GraphRequestMetrics {
     fn on_request(
@@ -256,6 +270,15 @@ impl GraphMetrics for GraphRequestMetrics {
                 status: status.map_or_else(|| "error".into(), |s| s.to_string()),
             })
             .inc();
+    }
+
+    fn on_concurrency_limit(&self, limit: usize) {
+        self.0
+            .graph_concurrency_limit
+            .get_or_create(&TenantLabels {
+                tenant: self.1.clone(),
+            })
+            .set(i64::try_from(limit).unwrap_or(i64::MAX));
     }
 }
 
@@ -293,8 +316,9 @@ mod tests {
                 previous_not_after: Some(1_850_000_000),
             },
         );
-        let g = GraphRequestMetrics(Arc::new(Metrics::default()));
+        let g = GraphRequestMetrics(Arc::new(Metrics::default()), "contoso".into());
         g.on_request("/applications", "GET", Some(429), Duration::ZERO);
+        g.on_concurrency_limit(8);
 
         assert!(has(
             &m,
@@ -335,6 +359,10 @@ mod tests {
         // An unused counter still shows 0, so increase() alerts have a series from the start.
         assert!(has(&m, "entramail_graph_throttled_total 0"));
         assert!(has(&g.0, "entramail_graph_throttled_total 1"));
+        assert!(has(
+            &g.0,
+            r#"entramail_graph_concurrency_limit{tenant="contoso"} 8"#
+        ));
         assert!(has(
             &g.0,
             r#"entramail_graph_requests_total{endpoint="/applications",method="GET",status="429"} 1"#

@@ -157,7 +157,10 @@ pub async fn graph_client(ctx: &Context, tenant: &EntraTenant) -> Result<GraphCl
     let mut cfg = GraphConfig::new(cloud.graph_base(), credential);
     cfg.extra_ca_pem = ca;
     cfg.retry = ctx.config.graph_retry.clone();
-    cfg.metrics = Some(Arc::new(GraphRequestMetrics(ctx.metrics.clone())));
+    cfg.metrics = Some(Arc::new(GraphRequestMetrics(
+        ctx.metrics.clone(),
+        name.clone(),
+    )));
     let client = GraphClient::new(cfg)?;
     ctx.graphs.lock().await.insert(name, (key, client.clone()));
     Ok(client)

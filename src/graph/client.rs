@@ -205,6 +205,9 @@ impl GraphClient {
                 Err(e) if e.status().is_none() => Outcome::Unknown,
                 _ => Outcome::Answered,
             });
+            if let Some(m) = &self.metrics {
+                m.on_concurrency_limit(self.limiter.current().0);
+            }
             let err = match result {
                 Ok(reply) => return Ok(reply),
                 Err(err) => err,

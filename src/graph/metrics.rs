@@ -14,4 +14,7 @@ pub trait GraphMetrics: Send + Sync {
         status: Option<u16>,
         duration: Duration,
     );
+
+    /// The adaptive limit of requests in flight to this tenant (see `graph::limiter`), after each attempt.
+    fn on_concurrency_limit(&self, _limit: usize) {}
 }
