@@ -17,3 +17,15 @@ wait_for() {
     sleep 1
   done
 }
+
+# stop_pid PIDFILE [GRACE_SECONDS]: SIGTERM the process whose pid the file holds, SIGKILL it if it is still there
+# after GRACE_SECONDS (default 5), remove the file. Nothing to do without the file.
+stop_pid() {
+  local f="$1" grace="${2:-5}" pid
+  [[ -f "$f" ]] || return 0
+  pid="$(cat "$f")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 $((grace * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$f"
+}

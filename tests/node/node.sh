@@ -39,7 +39,7 @@ sandbox_image=entramail.test/pause:local
 kubectl() { "$TESTBIN/kubectl" "$@"; }
 
 # shellcheck source=tests/lib.sh
-source "$here/../lib.sh" # free_port, wait_for
+source "$here/../lib.sh" # free_port, wait_for, stop_pid
 
 ctr_() { ctr --address "$1/containerd/containerd.sock" --namespace k8s.io "${@:2}"; }
 
@@ -247,22 +247,12 @@ import() {
   done
 }
 
-stop_pid() {
-  local f="$1" pid
-  [[ -f "$f" ]] || return 0
-  pid="$(cat "$f")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$f"
-}
-
 stop() {
   local dir="$1" sock task pid mnt ns
   [[ -d "$dir" ]] || return 0
   dir="$(cd "$dir" && pwd)"
   sock="$dir/containerd/containerd.sock"
-  stop_pid "$dir/scheduler.pid"
+  stop_pid "$dir/scheduler.pid" 10
   # Let the kubelet stop the pods itself, so the runtime tears their networks down (CNI DEL) and unmounts their
   # volumes; nothing reschedules them with the scheduler gone.
   if alive "$dir/kubelet.pid" && alive "$dir/containerd.pid"; then
@@ -273,7 +263,7 @@ stop() {
       sleep 0.5
     done
   fi
-  stop_pid "$dir/kubelet.pid"
+  stop_pid "$dir/kubelet.pid" 10
   # Containers outlive the kubelet: kill and delete every task left while containerd still runs.
   if alive "$dir/containerd.pid"; then
     for task in $(ctr_ "$dir" tasks ls -q 2>/dev/null); do
@@ -286,7 +276,7 @@ stop() {
       done
     done
   fi
-  stop_pid "$dir/containerd.pid"
+  stop_pid "$dir/containerd.pid" 10
   # Shims left behind (this containerd's only: their command line names its socket).
   { grep -lsz -- "$sock" /proc/[0-9]*/cmdline || true; } | cut -d/ -f3 | while read -r pid; do
     if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == containerd-shim* ]]; then kill -KILL "$pid" 2>/dev/null || true; fi

@@ -15,7 +15,7 @@ repo="$(cd "$here/../.." && pwd)"
 TESTBIN="${TESTBIN:-${CARGO_TARGET_DIR:-$repo/target}/testbin}"
 
 # shellcheck source=tests/lib.sh
-source "$here/../lib.sh" # free_port, wait_for
+source "$here/../lib.sh" # free_port, wait_for, stop_pid
 
 gen_certs() {
   local d="$1/pki"
@@ -133,16 +133,6 @@ EOF
     >"$dir/controller-manager.log" 2>&1 </dev/null &
   echo $! >"$dir/controller-manager.pid"
   echo "testbed: control plane up at https://127.0.0.1:$api_port (kubeconfig $dir/kubeconfig)" >&2
-}
-
-stop_pid() {
-  local f="$1" pid
-  [[ -f "$f" ]] || return 0
-  pid="$(cat "$f")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$f"
 }
 
 stop() {
