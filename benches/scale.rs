@@ -72,7 +72,7 @@ impl Calls {
                 tokens += count;
             } else if route.starts_with("GET ") {
                 reads += count;
-            } else if !route.starts_with("_") && !route.contains("/_emulator") {
+            } else {
                 writes += count;
             }
         }

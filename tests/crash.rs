@@ -28,7 +28,7 @@ use kube::{
     Api, ResourceExt,
     runtime::{WatchStreamExt, watcher},
 };
-use operator::{Fx, TENANT_ID, TEST_LABEL, data, is_ready};
+use operator::{Fx, TENANT_ID, TEST_LABEL, data, is_ready, object_id_of};
 use serde_json::json;
 use support::process::{self, OperatorProcess, free_port};
 use tokio::process::Command;
@@ -362,7 +362,7 @@ async fn setup(prefix: &str, audience: Audience) -> Setup {
     }
     fx.create("mail", spec).await;
     let cr = fx.wait_ready("mail").await;
-    let obj_id = cr.status.unwrap().application_object_id.unwrap();
+    let obj_id = object_id_of(&cr);
     let foreign = match audience {
         Audience::PersonalAtTheLimit => vec![],
         Audience::OrganisationWithForeignSecret => vec![add_foreign(&fx, &obj_id).await],

@@ -302,25 +302,18 @@ async fn bad_targets_are_explained_and_nothing_is_revoked() {
         assert!(is_ready(&cr), "{name}: Ready stays true");
         let msg = condition(&cr, "Delivered").unwrap().2;
         assert!(msg.len() > 40, "{name}: a message with the fix: {msg}");
-        // The status is written before the events are published: wait for the event rather than list once.
-        let evs: kube::Api<k8s_openapi::api::events::v1::Event> =
-            kube::Api::namespaced(fx.client.clone(), &fx.ns);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let list = evs.list(&Default::default()).await.unwrap();
-            if list.items.iter().any(|e| {
-                e.type_.as_deref() == Some("Warning")
-                    && e.reason.as_deref() == Some(reason)
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
-            }) {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{name}: no Warning event {reason}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        fx.wait_events(
+            &format!("{name}: a Warning event {reason}"),
+            Duration::from_secs(15),
+            |evs| {
+                evs.iter().any(|e| {
+                    e.type_.as_deref() == Some("Warning")
+                        && e.reason.as_deref() == Some(reason)
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                })
+            },
+        )
+        .await;
     }
     // A rotation of an undeliverable integration keeps the old secret (NocoBase may still hold it).
     let cr = fx.integrations().get("no-permission").await.unwrap();

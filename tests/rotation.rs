@@ -12,7 +12,7 @@ use chrono::{TimeDelta, Utc};
 use entramail_operator::planner::tag;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, ResourceExt, api::DeleteParams};
-use operator::{Fx, TENANT_ID, app_id_of, data, key_of};
+use operator::{Fx, TENANT_ID, app_id_of, data, key_of, object_id_of};
 use serde_json::json;
 use support::eventually;
 
@@ -187,13 +187,7 @@ async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one()
     .await;
 
     // Our credential deleted in Entra behind our back: a new one is minted once the grace has passed.
-    let obj_id = cr
-        .status
-        .as_ref()
-        .unwrap()
-        .application_object_id
-        .clone()
-        .unwrap();
+    let obj_id = object_id_of(&cr);
     assert!(fx.h.remove_password(TENANT_ID, &obj_id, &k3));
     fx.annotate("mail", "poke", "1").await;
     let cr = fx
@@ -219,13 +213,7 @@ async fn orphan_from_a_crash_is_revoked_foreign_credentials_are_not() {
     let cr = fx.wait_ready("mail").await;
     let app = app_id_of(&cr);
     let k1 = key_of(&cr).unwrap();
-    let obj_id = cr
-        .status
-        .as_ref()
-        .unwrap()
-        .application_object_id
-        .clone()
-        .unwrap();
+    let obj_id = object_id_of(&cr);
     fx.stop_operator().await;
 
     // Behind the operator's back: a credential tagged with this CR's UID (as if we crashed after addPassword)

@@ -12,7 +12,7 @@ use entramail_operator::{
     planner::backoff::Backoff,
 };
 use graph_emulator::{Emulator, EmulatorHandle};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::{core::v1::Secret, events::v1::Event};
 use kube::{
     Api, Client,
     api::{DeleteParams, Patch, PatchParams, PostParams},
@@ -270,6 +270,29 @@ impl Fx {
             .await
     }
 
+    /// The events in the fixture's namespace once they satisfy `pred`. The operator publishes events after the
+    /// status write a test usually waits for, so a single list right after it can miss them.
+    pub async fn wait_events(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&[Event]) -> bool,
+    ) -> Vec<Event> {
+        let api = Api::<Event>::namespaced(self.client.clone(), &self.ns);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let events = api.list(&Default::default()).await.unwrap().items;
+            if pred(&events) {
+                return events;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Waits until the object is gone.
     pub async fn wait_gone(&self, name: &str, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -378,6 +401,14 @@ pub fn app_id_of(o: &NocoBaseMailIntegration) -> String {
         .as_ref()
         .and_then(|s| s.app_id.clone())
         .expect("status.appId")
+}
+
+/// Object id of the integration's application (Graph's `/applications/{id}`).
+pub fn object_id_of(o: &NocoBaseMailIntegration) -> String {
+    o.status
+        .as_ref()
+        .and_then(|s| s.application_object_id.clone())
+        .expect("status.applicationObjectId")
 }
 
 /// Whether the condition `type_` has this status and reason.

@@ -112,14 +112,6 @@ impl Snapshots {
             m.remove(uid);
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.0.lock().map_or(0, |m| m.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
@@ -238,6 +230,6 @@ mod tests {
             Some("sp1".into())
         );
         m.forget("u1");
-        assert!(m.get("u1").is_none() && m.is_empty());
+        assert!(m.get("u1").is_none());
     }
 }
