@@ -40,11 +40,12 @@ pub struct TenantLabels {
     pub tenant: String,
 }
 
-/// One NocoBaseMailIntegration.
+/// One NocoBaseMailIntegration. The strings are shared by the five per-integration gauges (each family keeps its own
+/// copy of the label set; at 10,000 integrations separate strings were megabytes).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct IntegrationLabels {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Arc<String>,
+    pub name: Arc<String>,
 }
 
 /// What the per-integration gauges show after a reconcile.
@@ -195,8 +196,8 @@ impl Metrics {
     /// Sets the per-integration gauges; a value that is unknown (no credential yet) has no series.
     pub fn record_integration(&self, namespace: &str, name: &str, state: IntegrationState) {
         let labels = IntegrationLabels {
-            namespace: namespace.into(),
-            name: name.into(),
+            namespace: Arc::new(namespace.into()),
+            name: Arc::new(name.into()),
         };
         self.integration_ready
             .get_or_create(&labels)
@@ -212,8 +213,8 @@ impl Metrics {
     /// Drops every per-integration series (the CR is being deleted).
     pub fn forget_integration(&self, namespace: &str, name: &str) {
         let labels = IntegrationLabels {
-            namespace: namespace.into(),
-            name: name.into(),
+            namespace: Arc::new(namespace.into()),
+            name: Arc::new(name.into()),
         };
         self.integration_ready.remove(&labels);
         self.credential_not_after.remove(&labels);

@@ -16,7 +16,11 @@ use crate::{
     planner::tag,
 };
 
-pub async fn run(cr: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Action> {
+pub async fn run(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Action> {
+    // The cache keeps a slim copy (no application spec, no status ids): clean up after the object as it is.
+    let Some(cr) = super::observe::fresh(ctx, &cached).await? else {
+        return Ok(Action::await_change());
+    };
     let name = &cr.spec.tenant_ref.name;
     let Some(t) = Api::<EntraTenant>::all(ctx.client.clone())
         .get_opt(name)
