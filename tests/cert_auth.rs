@@ -1,10 +1,10 @@
 //! Client-certificate authentication against the emulator, which verifies the assertions for real
-//! (thumbprint, RS256 signature, audience, issuer/subject, expiry).
+//! (thumbprint, PS256 or RS256 signature, audience, issuer/subject, expiry).
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::RSA_PKCS1_SHA256;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaEncoding};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::Utc;
@@ -87,6 +87,13 @@ async fn certificate_credential_gets_a_token_graph_accepts() {
     let token = credential.token().await.unwrap();
     assert!(!token.token.is_empty());
     assert!(token.expires_on > Utc::now());
+    // The documented form (certificate-credentials doc): PS256 naming the certificate by x5t#S256, and only it.
+    let forms = emu.handle().certificate_assertions();
+    assert_eq!(
+        forms.keys().collect::<Vec<_>>(),
+        ["PS256 x5t#S256"],
+        "{forms:?}"
+    );
 
     let mut cfg = GraphConfig::new(Url::parse(&emu.graph_url()).unwrap(), credential);
     cfg.extra_ca_pem = Some(ca);
@@ -186,6 +193,7 @@ async fn emulator_verifies_signature_and_audience() {
     let (status, body) = post(sign(&registered.key, &x5t_standard, &claims(&endpoint))).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+    assert_eq!(emu.handle().certificate_assertions()["RS256 x5t"], 1);
 
     // Claims the registered certificate, signed with another key.
     let (status, body) = post(sign(&other.key, &x5t_url, &claims(&endpoint))).await;
@@ -214,8 +222,113 @@ async fn emulator_verifies_signature_and_audience() {
     );
 }
 
+/// PS256 (the documented form) against the emulator: a good signature is accepted and recorded as such; one
+/// by another key, a tampered one, and a PKCS#1 v1.5 signature under `alg: PS256` are all refused.
+#[tokio::test]
+async fn emulator_verifies_ps256_assertions() {
+    let emu = Emulator::start().await.unwrap();
+    let registered = test_cert("registered");
+    let other = test_cert("other");
+    emu.handle()
+        .register_certificate_client(TENANT, CLIENT, &registered.cert_pem)
+        .unwrap();
+    let endpoint = format!(
+        "{}/{TENANT}/oauth2/v2.0/token",
+        emu.base_url().trim_end_matches('/')
+    );
+    let http = reqwest::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(emu.ca_pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let cert_der = CertificateDer::from_pem_slice(registered.cert_pem.as_bytes()).unwrap();
+    let x5t_s256 = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        cert_der.as_ref(),
+    ));
+    let scope = format!("{}/.default", emu.base_url().trim_end_matches('/'));
+    let post = |assertion: String| {
+        let http = http.clone();
+        let endpoint = endpoint.clone();
+        let scope = scope.clone();
+        async move {
+            let response = http
+                .post(&endpoint)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", CLIENT),
+                    ("scope", &scope),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body)
+        }
+    };
+    let now = Utc::now().timestamp();
+    let claims = serde_json::json!({"aud": endpoint, "iss": CLIENT, "sub": CLIENT, "jti": "j", "nbf": now, "iat": now, "exp": now + 600});
+    let header = serde_json::json!({"alg": "PS256", "typ": "JWT", "x5t#S256": x5t_s256});
+    let refused = |status: u16, body: &serde_json::Value| {
+        assert_eq!(status, 401, "{body}");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.starts_with("AADSTS700027"), "{description}");
+        assert!(
+            description.contains("signature validation"),
+            "{description}"
+        );
+    };
+
+    let good = sign_with(&registered.key, &RSA_PSS_SHA256, &header, &claims);
+    let (status, body) = post(good.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(emu.handle().certificate_assertions()["PS256 x5t#S256"], 1);
+
+    // Another key, claiming the registered certificate.
+    let (status, body) = post(sign_with(&other.key, &RSA_PSS_SHA256, &header, &claims)).await;
+    refused(status, &body);
+
+    // The good assertion with one signature bit flipped.
+    let (input, signature) = good.rsplit_once('.').unwrap();
+    let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    signature[10] ^= 0x01;
+    let tampered = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
+    let (status, body) = post(tampered).await;
+    refused(status, &body);
+
+    // A valid RS256 signature labelled PS256: the algorithm in the header is the one verified.
+    let (status, body) = post(sign_with(
+        &registered.key,
+        &RSA_PKCS1_SHA256,
+        &header,
+        &claims,
+    ))
+    .await;
+    refused(status, &body);
+
+    assert_eq!(
+        emu.handle().certificate_assertions().values().sum::<u64>(),
+        1,
+        "only the good assertion was accepted"
+    );
+}
+
 fn sign(key: &KeyPair, x5t: &str, claims: &serde_json::Value) -> String {
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": x5t});
+    sign_with(key, &RSA_PKCS1_SHA256, &header, claims)
+}
+
+fn sign_with(
+    key: &KeyPair,
+    encoding: &'static dyn RsaEncoding,
+    header: &serde_json::Value,
+    claims: &serde_json::Value,
+) -> String {
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -223,7 +336,7 @@ fn sign(key: &KeyPair, x5t: &str, claims: &serde_json::Value) -> String {
     );
     let mut signature = vec![0; key.public_modulus_len()];
     key.sign(
-        &RSA_PKCS1_SHA256,
+        encoding,
         &SystemRandom::new(),
         input.as_bytes(),
         &mut signature,

@@ -1,15 +1,16 @@
 //! Client-certificate authentication without OpenSSL.
 //!
-//! Entra's certificate credential is a JWT client assertion signed RS256 with the certificate's private key and
-//! naming the certificate by its SHA-1 thumbprint (`x5t`), see
-//! <https://learn.microsoft.com/entra/identity-platform/certificate-credentials>. azure_identity's own
+//! Entra's certificate credential is a JWT client assertion signed with the certificate's private key. The
+//! current documented form is PS256 (RSASSA-PSS, SHA-256) naming the certificate by the base64url SHA-256
+//! thumbprint of its DER (`x5t#S256`); the older RS256 + SHA-1 `x5t` form is still accepted by Entra but no longer
+//! the documented one, see <https://learn.microsoft.com/entra/identity-platform/certificate-credentials>. azure_identity's own
 //! `ClientCertificateCredential` needs OpenSSL, which the static musl image avoids, so we build the assertion
 //! here with aws-lc-rs (already linked for rustls) and hand it to `ClientAssertionCredential`.
 
 use super::AuthError;
-use aws_lc_rs::digest::{SHA1_FOR_LEGACY_USE_ONLY, digest};
+use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PSS_SHA256, RsaKeyPair};
 use azure_core::error::ErrorKind;
 use azure_core::http::ClientMethodOptions;
 use azure_identity::ClientAssertion;
@@ -38,7 +39,7 @@ impl fmt::Debug for CertificateAssertion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CertificateAssertion")
             .field("client_id", &self.client_id)
-            .field("x5t", &self.thumbprint)
+            .field("x5t#S256", &self.thumbprint)
             .finish_non_exhaustive()
     }
 }
@@ -83,9 +84,10 @@ impl CertificateAssertion {
                     "client certificate: no CERTIFICATE in the PEM matches the private key".into(),
                 )
             })?;
-        let thumbprint = URL_SAFE_NO_PAD.encode(digest(&SHA1_FOR_LEGACY_USE_ONLY, cert.as_ref()));
-        // Exactly the header azure_identity's (OpenSSL) certificate credential sends.
-        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": thumbprint});
+        let thumbprint = URL_SAFE_NO_PAD.encode(digest(&SHA256, cert.as_ref()));
+        // The documented header (see the module comment). PSS salt length = digest length, as RFC 7518 3.5
+        // requires for PS256 and as aws-lc-rs's RSA_PSS_SHA256 signs.
+        let header = serde_json::json!({"alg": "PS256", "typ": "JWT", "x5t#S256": thumbprint});
         Ok(Self {
             client_id: client_id.to_owned(),
             audience: token_endpoint(authority_host, tenant_id)?,
@@ -115,7 +117,7 @@ impl CertificateAssertion {
         let mut signature = vec![0; self.key.public_modulus_len()];
         self.key
             .sign(
-                &RSA_PKCS1_SHA256,
+                &RSA_PSS_SHA256,
                 &self.rng,
                 signing_input.as_bytes(),
                 &mut signature,

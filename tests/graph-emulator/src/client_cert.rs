@@ -1,5 +1,8 @@
-//! Certificate client credentials: registered certificates and real verification of the RS256 client
-//! assertions signed with them (Entra "certificate credentials").
+//! Certificate client credentials: registered certificates and real verification of the client assertions
+//! signed with them (Entra "certificate credentials",
+//! <https://learn.microsoft.com/entra/identity-platform/certificate-credentials>). The documented form is PS256
+//! with `x5t#S256` (base64url SHA-256 of the certificate's DER); the older RS256 with a SHA-1 `x5t` is still
+//! accepted by Entra, so both are accepted here.
 
 use crate::EmulatorError;
 use crate::error::AadError;
@@ -101,15 +104,18 @@ fn rejected(message: String) -> AadError {
     AadError::new(StatusCode::UNAUTHORIZED, "invalid_client", 700027, message)
 }
 
+/// The form of an accepted certificate assertion: `"<alg> <thumbprint header>"`, e.g. `"PS256 x5t#S256"`.
+pub(crate) type AssertionForm = String;
+
 /// Verifies a certificate client assertion as Entra does: the certificate named by the header is registered,
-/// the RS256 signature verifies with its key, `aud` is this token endpoint, `iss` = `sub` = the client ID.
-/// Expiry is checked by the caller.
+/// the PS256 or RS256 signature verifies with its key, `aud` is this token endpoint, `iss` = `sub` = the client
+/// ID. Expiry is checked by the caller. Returns the assertion's form, for tests to check what a client sent.
 pub(crate) fn verify(
     jwt: &str,
     certificates: &[RegisteredCertificate],
     client_id: &str,
     audience: Option<&str>,
-) -> Result<(), AadError> {
+) -> Result<AssertionForm, AadError> {
     let malformed = || {
         AadError::new(
             StatusCode::BAD_REQUEST,
@@ -127,12 +133,19 @@ pub(crate) fn verify(
     let signature = URL_SAFE_NO_PAD
         .decode(signature_b64.trim_end_matches('='))
         .map_err(|_| malformed())?;
-    if header.alg.as_deref() != Some("RS256") {
-        return Err(rejected(format!(
-            "Client assertion uses unsupported algorithm '{}'; expected RS256.",
-            header.alg.unwrap_or_default()
-        )));
-    }
+    // PS256: RSASSA-PSS with SHA-256 (salt length 32, RFC 7518 3.5) on an ordinary rsaEncryption key, hence
+    // webpki's "legacy key" variant. RS256: RSASSA-PKCS1-v1_5 with SHA-256.
+    let algorithm: &dyn rustls::pki_types::SignatureVerificationAlgorithm =
+        match header.alg.as_deref() {
+            Some("PS256") => webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+            Some("RS256") => webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+            other => {
+                return Err(rejected(format!(
+                    "Client assertion uses unsupported algorithm '{}'; expected PS256 or RS256.",
+                    other.unwrap_or_default()
+                )));
+            }
+        };
     let x5t = header.x5t.as_deref().map(normalise);
     let x5t_s256 = header.x5t_s256.as_deref().map(normalise);
     let thumbprint = x5t.clone().or(x5t_s256.clone()).unwrap_or_default();
@@ -151,11 +164,7 @@ pub(crate) fn verify(
         .map_err(|_| rejected("Client assertion failed signature validation.".to_string()))?;
     let signing_input = &jwt.trim()[..header_b64.len() + 1 + claims_b64.len()];
     end_entity
-        .verify_signature(
-            webpki::ring::RSA_PKCS1_2048_8192_SHA256,
-            signing_input.as_bytes(),
-            &signature,
-        )
+        .verify_signature(algorithm, signing_input.as_bytes(), &signature)
         .map_err(|_| rejected("Client assertion failed signature validation.".to_string()))?;
     if let Some(expected) = audience
         && claims.aud.as_deref() != Some(expected)
@@ -170,5 +179,11 @@ pub(crate) fn verify(
             "Client assertion issuer and subject must both be the client ID '{client_id}'."
         )));
     }
-    Ok(())
+    // The thumbprint that matched names the form (a header may carry both).
+    let named_by = if x5t_s256.as_deref() == Some(certificate.x5t_s256.as_str()) {
+        "x5t#S256"
+    } else {
+        "x5t"
+    };
+    Ok(format!("{} {named_by}", header.alg.unwrap_or_default()))
 }

@@ -207,6 +207,11 @@ impl EmulatorHandle {
         self.shared.lock().counters.budget_throttled
     }
 
+    /// Accepted certificate client assertions by form: `"<alg> <thumbprint header>"`, e.g. `"PS256 x5t#S256"`.
+    pub fn certificate_assertions(&self) -> BTreeMap<String, u64> {
+        self.shared.lock().counters.certificate_assertions.clone()
+    }
+
     pub fn reset_counts(&self) {
         self.shared.lock().counters = Default::default();
     }

@@ -156,6 +156,8 @@ pub(crate) struct Counters {
     pub throttled: u64,
     /// 429s caused by the resource-unit budget.
     pub budget_throttled: u64,
+    /// Accepted certificate client assertions by form (`"PS256 x5t#S256"`, `"RS256 x5t"`).
+    pub certificate_assertions: BTreeMap<String, u64>,
 }
 
 impl Counters {

@@ -193,12 +193,17 @@ fn issue(
         let subject = claims.sub.unwrap_or_default();
         if client_cert::names_certificate(assertion) {
             let certificates = registration.map(|r| r.certificates.as_slice());
-            client_cert::verify(
+            let form = client_cert::verify(
                 assertion,
                 certificates.unwrap_or_default(),
                 client_id,
                 audience,
             )?;
+            *inner
+                .counters
+                .certificate_assertions
+                .entry(form)
+                .or_default() += 1;
         } else if !registration.is_some_and(|r| r.federated_subjects.contains(&subject)) {
             return Err(AadError::new(
                 StatusCode::BAD_REQUEST,
