@@ -148,6 +148,7 @@ fn revocations(
     let Input {
         live,
         delivered,
+        max_secrets,
         now,
         ..
     } = *view.input;
@@ -175,6 +176,34 @@ fn revocations(
         };
         if let Some(reason) = reason {
             revocations.push((c.key_id.clone(), reason));
+        }
+    }
+    // The Secret lost its text (deleted or edited away): nothing it could hold will ever confirm a successor, so
+    // the retiring credentials would block the replacement at Entra's limit until they expire. Free just enough
+    // slots, oldest first (no start date counts as oldest).
+    if view.secret_key.is_none()
+        && mint_reason.is_some()
+        && let Some(limit) = max_secrets
+    {
+        let gone = |revocations: &[(String, RevokeReason)], k: &str| {
+            revocations.iter().any(|(r, _)| r == k)
+        };
+        let mut remaining = live
+            .iter()
+            .filter(|c| !gone(&revocations, &c.key_id))
+            .count();
+        let mut candidates: Vec<&LiveCredential> = live
+            .iter()
+            .filter(|c| view.ours(c) && next.retiring.iter().any(|r| r.key_id == c.key_id))
+            .filter(|c| !gone(&revocations, &c.key_id))
+            .collect();
+        candidates.sort_by_key(|c| (c.start, c.end, c.key_id.clone()));
+        for c in candidates {
+            if remaining < limit {
+                break;
+            }
+            revocations.push((c.key_id.clone(), RevokeReason::SecretLost));
+            remaining -= 1;
         }
     }
     revocations
@@ -208,7 +237,7 @@ fn mint_or_block(
     let blocked = Blocked {
         reason,
         limit,
-        holders: holders(view.input, view.secret_key, revoked),
+        holders: holders(view.input, view.secret_key, revoked, next),
     };
     // A slot frees when a holder expires or its hold ends (deliveries wake us themselves).
     wake.extend(
@@ -400,16 +429,27 @@ fn holders(
     input: &Input<'_>,
     secret_key: Option<&str>,
     revoked: &[&str],
+    next: &RotationStatus,
 ) -> Vec<(String, Holder, Option<DateTime<Utc>>)> {
+    // Confirmed (the same test revocations() applies): only the overlap keeps it.
+    let confirmed = input.delivered && secret_key.is_some();
     input
         .live
         .iter()
         .filter(|c| !revoked.contains(&c.key_id.as_str()))
         .map(|c| {
+            let hold_ends = next
+                .retiring
+                .iter()
+                .find(|r| r.key_id == c.key_id)
+                .map(|r| r.revoke_after)
+                .filter(|until| confirmed && *until > input.now);
             let why = if Some(c.key_id.as_str()) == secret_key {
                 Holder::InSecret
             } else if parse_tag(c.display_name.as_deref(), input.uid).is_none() {
                 Holder::Foreign
+            } else if let Some(until) = hold_ends {
+                Holder::InOverlap(until)
             } else {
                 Holder::AwaitingDelivery
             };

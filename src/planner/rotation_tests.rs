@@ -242,7 +242,7 @@ fn unconfirmed_delivery_keeps_the_previous_credential_past_the_overlap_until_it_
 
 #[test]
 fn nothing_in_the_secret_never_confirms_a_successor() {
-    // The Secret lost its text: even "delivered" cannot release the credential that was current.
+    // The Secret lost its text: even "delivered" cannot release the credential that was current as superseded.
     let live = [cred("k1", Some(1), 0, 900), cred("k0", Some(0), -600, 300)];
     let secret = SecretView::default();
     let mut st = steady_status("k1", 1);
@@ -250,11 +250,103 @@ fn nothing_in_the_secret_never_confirms_a_successor() {
         key_id: "k0".into(),
         revoke_after: t(0),
     }];
+    let p = plan(&input(&live, &secret, &st, 100));
+    assert_eq!(p.revocations().count(), 0, "{:?}", p.actions);
+    assert_eq!(p.mint().map(|m| m.2), Some(MintReason::SecretLost));
+}
+
+#[test]
+fn secret_lost_at_the_limit_revokes_the_oldest_retiring_credential_and_mints() {
+    // Both slots hold retiring credentials of ours and the Secret is gone: without a revocation the replacement
+    // would wait for k0's expiry, with no way to confirm anything meanwhile. The oldest goes, only it.
+    let live = [cred("k1", Some(1), 0, 900), cred("k0", Some(0), -600, 300)];
+    let secret = SecretView::default();
+    let mut st = steady_status("k1", 1);
+    st.retiring = vec![Retiring {
+        key_id: "k0".into(),
+        revoke_after: t(200),
+    }];
+    for delivered in [true, false] {
+        let mut i = input(&live, &secret, &st, 100);
+        i.max_secrets = Some(2);
+        i.delivered = delivered;
+        let p = plan(&i);
+        assert!(p.blocked.is_none(), "{:?}", p.blocked);
+        assert_eq!(
+            p.revocations().collect::<Vec<_>>(),
+            vec![("k0", RevokeReason::SecretLost)]
+        );
+        assert_eq!(p.mint().map(|m| m.2), Some(MintReason::SecretLost));
+        // The revocation comes before the mint (Entra counts the slot at addPassword).
+        let revoke = p
+            .actions
+            .iter()
+            .position(|a| matches!(a, Action::Revoke { .. }));
+        let mint = p
+            .actions
+            .iter()
+            .position(|a| matches!(a, Action::Mint { .. }));
+        assert!(revoke < mint, "{:?}", p.actions);
+        // k1 (was current) stays retiring for its overlap.
+        assert_eq!(
+            p.status
+                .retiring
+                .iter()
+                .map(|r| r.key_id.as_str())
+                .collect::<Vec<_>>(),
+            ["k1"]
+        );
+    }
+}
+
+#[test]
+fn secret_lost_at_the_limit_never_revokes_foreign_credentials_nor_more_than_needed() {
+    let secret = SecretView::default();
+    let st = steady_status("k1", 1);
+    // One foreign, one of ours: ours goes, the foreign one stays.
+    let live = [cred("k1", Some(1), 0, 900), cred("f", None, -900, 2000)];
     let mut i = input(&live, &secret, &st, 100);
     i.max_secrets = Some(2);
     let p = plan(&i);
-    assert_eq!(p.revocations().count(), 0, "{:?}", p.actions);
+    assert_eq!(
+        p.revocations().collect::<Vec<_>>(),
+        vec![("k1", RevokeReason::SecretLost)]
+    );
+    assert!(p.mint().is_some());
+    // Below the limit nothing needs to go.
+    let live = [cred("k1", Some(1), 0, 900)];
+    let mut i = input(&live, &secret, &st, 100);
+    i.max_secrets = Some(2);
+    let p = plan(&i);
+    assert_eq!(p.revocations().count(), 0);
+    assert!(p.mint().is_some());
+    // Two foreign ones: still blocked, nothing revoked.
+    let live = [cred("a", None, 0, 900), cred("b", None, 0, 900)];
+    let mut i = input(&live, &secret, &st, 100);
+    i.max_secrets = Some(2);
+    let p = plan(&i);
+    assert_eq!(p.revocations().count(), 0);
     assert!(p.blocked.is_some());
+}
+
+#[test]
+fn a_confirmed_credential_inside_its_overlap_is_reported_as_such_when_it_blocks() {
+    let (live, secret, st) = after_rotation();
+    let mut i = input(&live, &secret, &st, 630);
+    i.max_secrets = Some(2);
+    i.trigger = Some("now");
+    let b = plan(&i).blocked.expect("blocked");
+    assert_eq!(
+        b.holders,
+        vec![
+            ("k1".into(), Holder::InOverlap(t(660)), Some(t(900))),
+            ("k2".into(), Holder::InSecret, Some(t(1500))),
+        ]
+    );
+    // Unconfirmed, the same credential waits for the delivery instead.
+    i.delivered = false;
+    let b = plan(&i).blocked.expect("blocked");
+    assert_eq!(b.holders[0].1, Holder::AwaitingDelivery);
 }
 
 #[test]

@@ -458,6 +458,9 @@ fn blocked_message(cr: &NocoBaseMailIntegration, b: &Blocked, secret_name: &str)
                 Holder::AwaitingDelivery => {
                     "previous, kept until its successor is confirmed delivered".into()
                 }
+                Holder::InOverlap(until) => format!(
+                    "previous, its successor is confirmed; kept until the overlap ends at {until}"
+                ),
                 Holder::Foreign => "not created by the operator".into(),
             };
             format!("{k} ({why}{until})")
@@ -468,6 +471,19 @@ fn blocked_message(cr: &NocoBaseMailIntegration, b: &Blocked, secret_name: &str)
         fix.push(format!(
             "confirm the delivery of the current client secret (see the Delivered condition; e.g. kubectl annotate nocobasemailintegration {} -n {ns} {ACKNOWLEDGED_KEY_ID_ANNOTATION}=<keyId> --overwrite) or wait until the previous one expires",
             cr.name_any()
+        ));
+    }
+    if let Some(until) = b
+        .holders
+        .iter()
+        .filter_map(|h| match h.1 {
+            Holder::InOverlap(until) => Some(until),
+            _ => None,
+        })
+        .min()
+    {
+        fix.push(format!(
+            "wait until {until}, when spec.rotation.overlap (the minimum hold after a rotation) ends"
         ));
     }
     if b.holders.iter().any(|h| h.1 == Holder::Foreign) {

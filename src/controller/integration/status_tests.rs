@@ -230,6 +230,43 @@ fn a_blocked_mint_says_which_credentials_fill_the_limit_and_what_to_do() {
 }
 
 #[test]
+fn a_blocked_mint_held_by_a_confirmed_credential_inside_its_overlap_says_to_wait_for_the_overlap() {
+    let c = cr(json!({}));
+    let mut r = run(&c);
+    let until = now() + chrono::TimeDelta::minutes(40);
+    let plan = Plan {
+        actions: vec![],
+        requeue_at: None,
+        status: RotationStatus::default(),
+        blocked: Some(Blocked {
+            reason: MintReason::Manual,
+            limit: 2,
+            holders: vec![
+                ("k1".into(), Holder::InOverlap(until), Some(now())),
+                ("k2".into(), Holder::InSecret, None),
+            ],
+        }),
+    };
+    r.record_plan(&c, &app(), &seen(), &plan, &Done::default());
+    let message = cond(&r, CREDENTIAL_READY).message.clone();
+    assert!(
+        message.contains(&format!(
+            "k1 (previous, its successor is confirmed; kept until the overlap ends at {until}"
+        )),
+        "{message}"
+    );
+    assert!(
+        !message.contains("until its successor is confirmed delivered"),
+        "{message}"
+    );
+    assert!(!message.contains("acknowledged-key-id"), "{message}");
+    assert!(
+        message.contains(&format!("wait until {until}")),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_mint_records_the_new_credential_and_its_verification() {
     let c = cr(json!({}));
     let mut r = run(&c);

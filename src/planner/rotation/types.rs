@@ -106,6 +106,9 @@ pub enum RevokeReason {
     Superseded,
     /// Ours, unused, and past its end date.
     Expired,
+    /// Retiring while the Secret holds no text: no delivery can ever confirm a successor, and at Entra's limit it
+    /// would block the replacement until it expires. The oldest go, only as many as the mint needs.
+    SecretLost,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +127,8 @@ pub enum Holder {
     InSecret,
     /// Superseded, kept until the delivery of its successor is confirmed (or it expires).
     AwaitingDelivery,
+    /// Superseded and its successor confirmed, kept until the overlap (the minimum hold) ends at this instant.
+    InOverlap(DateTime<Utc>),
     /// Not minted by the operator for this resource: never touched.
     Foreign,
 }
