@@ -11,6 +11,12 @@ pub const CODE_LIFETIME_POLICY: &str = "CredentialInvalidLifetimeAsPerAppPolicy"
 /// Seen in the wild on `addPassword`, e.g. OfficeDev/teams-toolkit's `aadErrorCode.credentialTypeNotAllowedAsPerAppPolicy`;
 /// policy reference: <https://learn.microsoft.com/graph/api/resources/passwordcredentialconfiguration>.
 pub const CODE_CREDENTIAL_TYPE_POLICY: &str = "CredentialTypeNotAllowedAsPerAppPolicy";
+/// Graph's code when `addPassword` would exceed the two client secrets an app that allows personal Microsoft
+/// accounts may have: `400 TooManyAppPasswords` "Not allowed to add 3 passwords. You can only add a maximum of 2
+/// passwords." (Azure/azure-cli#12946, microsoft/coe-starter-kit#3695; the limit: entra-docs
+/// `supported-accounts-validation.md`, see docs/entra.md). Not permanent: a slot frees when a credential is revoked
+/// or expires, so the next reconcile re-reads the app and re-plans (the planner revokes or reports what blocks).
+pub const CODE_TOO_MANY_APP_PASSWORDS: &str = "TooManyAppPasswords";
 /// Error code for a service principal create that raced ahead of its application's replication.
 pub const CODE_NO_BACKING_APPLICATION: &str = "NoBackingApplicationObject";
 /// Graph's code for a 403 (any permission problem) and for the misleading replication 403 below.
@@ -117,6 +123,18 @@ impl GraphError {
         }
     }
 
+    /// `addPassword` hit Entra's limit on client secrets (see [`CODE_TOO_MANY_APP_PASSWORDS`]); matched on the
+    /// message too, in case the code only appears in the error details.
+    pub fn is_too_many_app_passwords(&self) -> bool {
+        match self {
+            Self::Api { code, message, .. } => {
+                code == CODE_TOO_MANY_APP_PASSWORDS
+                    || message.contains("You can only add a maximum of")
+            }
+            _ => false,
+        }
+    }
+
     /// A service principal create ran ahead of its application's replication (eventual consistency).
     pub fn is_no_backing_application(&self) -> bool {
         match self {
@@ -158,6 +176,11 @@ impl GraphError {
         if self.is_lifetime_policy() || self.is_credential_type_policy() {
             return true;
         }
+        // Our own view of the app was stale (a credential we did not count, or one still replicating): the next
+        // reconcile re-reads it and plans around the limit.
+        if self.is_too_many_app_passwords() {
+            return false;
+        }
         match self {
             Self::Api { status, .. } => {
                 matches!(status, 400 | 401 | 403) && !self.is_replication_lag()
@@ -173,6 +196,8 @@ impl GraphError {
         match self {
             Self::Api { .. } if self.is_lifetime_policy() => "CredentialLifetimePolicy",
             Self::Api { .. } if self.is_credential_type_policy() => "CredentialTypePolicy",
+            // The reason the planner reports when it sees the limit itself.
+            Self::Api { .. } if self.is_too_many_app_passwords() => "SecretLimitReached",
             Self::Api { status, .. } => match status {
                 400 => "GraphBadRequest",
                 401 => "GraphUnauthorized",

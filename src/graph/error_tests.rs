@@ -204,3 +204,37 @@ fn long_messages_are_truncated() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[test]
+fn too_many_app_passwords_is_transient_and_reported_as_the_secret_limit() {
+    // The emulator's (and Graph's observed) answer to a third client secret on a personal-account app.
+    let e = api(
+        400,
+        CODE_TOO_MANY_APP_PASSWORDS,
+        "Not allowed to add 3 passwords. You can only add a maximum of 2 passwords.",
+    );
+    assert!(e.is_too_many_app_passwords());
+    assert!(
+        !e.is_permanent(),
+        "a slot frees: re-read and re-plan, not the long backoff"
+    );
+    assert!(
+        !e.is_retryable(),
+        "never retried blindly: addPassword is not idempotent"
+    );
+    assert!(!e.is_ambiguous());
+    assert_eq!(e.reason(), "SecretLimitReached");
+    // Recognised by its message when the code is generic.
+    let e = api(
+        400,
+        "Request_BadRequest",
+        "Not allowed to add 3 passwords. You can only add a maximum of 2 passwords.",
+    );
+    assert!(e.is_too_many_app_passwords());
+    assert!(!e.is_permanent());
+    // Any other 400 stays permanent.
+    let other = api(400, "Request_BadRequest", "Property x is invalid.");
+    assert!(!other.is_too_many_app_passwords());
+    assert!(other.is_permanent());
+    assert_eq!(other.reason(), "GraphBadRequest");
+}

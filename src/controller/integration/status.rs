@@ -352,8 +352,17 @@ impl Run {
         backoff: &Backoff,
         spec_lifetime: &str,
     ) -> Option<Duration> {
+        // failedAttempts counts failures of one spec: after a spec change the backoff starts over.
+        let spec_changed = self
+            .status
+            .observed_generation
+            .is_some_and(|g| Some(g) != self.generation);
         self.status.observed_generation = self.generation;
-        let attempts = self.status.failed_attempts.unwrap_or(0).saturating_add(1);
+        let attempts = if spec_changed {
+            1
+        } else {
+            self.status.failed_attempts.unwrap_or(0).saturating_add(1)
+        };
         let old_ready = find_condition(&self.status.conditions, READY).cloned();
         let retry = match outcome {
             Ok(_) => {

@@ -96,6 +96,38 @@ fn a_permanent_failure_names_the_fix_and_backs_off_longer() {
 }
 
 #[test]
+fn a_spec_change_starts_the_backoff_over() {
+    let mut c = cr(json!({}));
+    let e = || StepError::Application(Error::InvalidSpec("personal accounts in China".into()));
+    // Nine permanent failures recorded at generation 4: the tenth waits the hour.
+    let mut status = NocoBaseMailIntegrationStatus {
+        failed_attempts: Some(9),
+        observed_generation: Some(4),
+        ..Default::default()
+    };
+    let mut r = Run::new(&c, status.clone(), now());
+    assert_eq!(
+        r.conclude(&Err(e()), &backoff(), "24h"),
+        Some(Duration::from_secs(3600))
+    );
+    assert_eq!(r.status.failed_attempts, Some(10));
+    // The person edits the spec (generation 5) and it still fails: first attempt of the new spec, base delay.
+    c.metadata.generation = Some(5);
+    status.failed_attempts = Some(10);
+    let mut r = Run::new(&c, status, now());
+    assert_eq!(
+        r.conclude(&Err(e()), &backoff(), "24h"),
+        Some(Duration::from_secs(10))
+    );
+    assert_eq!(r.status.failed_attempts, Some(1));
+    assert_eq!(r.status.observed_generation, Some(5));
+    // The next failure of the same spec counts on from there.
+    let mut again = Run::new(&c, r.status.clone(), now());
+    again.conclude(&Err(e()), &backoff(), "24h");
+    assert_eq!(again.status.failed_attempts, Some(2));
+}
+
+#[test]
 fn the_same_failure_again_publishes_no_new_warning() {
     let c = cr(json!({}));
     let mut r = run(&c);
