@@ -263,16 +263,18 @@ async fn a_fresh_secret_is_verified_through_the_activation_lag() {
 async fn permanent_failures_back_off_and_a_restart_honours_the_recorded_retry() {
     let mut fx = Fx::start("entra-backoff").await;
     fx.stop_operator().await;
+    // Long enough that the recorded retry is always still ahead after the restart below: the first failure
+    // waits 8 s, the second (permanent, doubled) 16 s, and the restart plus the 3 s look take far less.
     fx.configure(|c| {
-        c.backoff.base = Duration::from_secs(4);
-        c.backoff.max = Duration::from_secs(4);
+        c.backoff.base = Duration::from_secs(8);
+        c.backoff.max = Duration::from_secs(8);
         c.backoff.max_permanent = Duration::from_secs(60);
     });
     fx.start_operator();
     fx.h.set_password_addition_blocked(true);
     fx.create("mail", operator::basic_spec()).await;
     let cr = fx
-        .wait("mail", Duration::from_secs(30), "second failure", |o| {
+        .wait("mail", Duration::from_secs(40), "second failure", |o| {
             o.status
                 .as_ref()
                 .and_then(|s| s.failed_attempts)
@@ -280,6 +282,7 @@ async fn permanent_failures_back_off_and_a_restart_honours_the_recorded_retry() 
         })
         .await;
     let st = cr.status.unwrap();
+    assert_eq!(st.failed_attempts, Some(2), "{st:?}");
     let next = st.next_attempt_after.clone().unwrap();
     let tried = count(&fx, ADD_PASSWORD);
     // A restart inside the recorded backoff does not retry at once.
@@ -287,9 +290,11 @@ async fn permanent_failures_back_off_and_a_restart_honours_the_recorded_retry() 
     fx.start_operator();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let now = chrono::Utc::now().timestamp();
-    if now < next.0.as_second() {
-        assert_eq!(count(&fx, ADD_PASSWORD), tried, "restart retried at once");
-    }
+    assert!(
+        now < next.0.as_second(),
+        "the recorded retry ({next:?}) passed during the look: the test proves nothing"
+    );
+    assert_eq!(count(&fx, ADD_PASSWORD), tried, "restart retried at once");
     // A spec change goes ahead at once.
     fx.h.set_password_addition_blocked(false);
     fx.integrations()
@@ -339,4 +344,165 @@ async fn a_failing_forced_rotation_backs_off_instead_of_retrying_on_its_own_stat
                 == Some("blocked")
     })
     .await;
+}
+
+const ADD_PASSWORD_REFUSED: &str = "POST /applications/{id}/addPassword 400";
+
+#[tokio::test]
+async fn ambiguous_add_password_during_a_forced_rotation_at_the_limit_mints_once_more_not_over_it()
+{
+    // The default (personal) audience: two client secrets at most. During a forced rotation the Secret's k1 holds
+    // one slot and the ambiguous addPassword's credential the other, so a blind second addPassword would be
+    // refused (TooManyAppPasswords). The operator must re-read, revoke its tagged orphan, and only then mint.
+    let fx = Fx::start("entra-ambiguous-limit").await;
+    fx.create("mail", default_spec()).await;
+    let cr = fx.wait_ready("mail").await;
+    let app = app_id_of(&cr);
+    let k1 = key_of(&cr).unwrap();
+    let s = fx.secret("mail-entra").await.unwrap();
+    let k1_text = data(&s, "clientSecret").unwrap();
+    assert_eq!(count(&fx, ADD_PASSWORD), 1);
+
+    fx.h.fail_after_commit_next(1, AfterCommitFailure::Status(500));
+    fx.annotate("mail", "entramail.io/rotate", "r1").await;
+    let cr = fx
+        .wait("mail", Duration::from_secs(30), "rotated", |o| {
+            key_of(o).is_some_and(|k| k != k1)
+        })
+        .await;
+    let k2 = key_of(&cr).unwrap();
+    // Exactly one new credential besides k1 (kept: its successor is not acknowledged), the orphan gone.
+    eventually("orphan revoked", Duration::from_secs(20), || {
+        fx.live_keys(&app).len() == 2
+    })
+    .await;
+    let mut live = fx.live_keys(&app);
+    live.sort();
+    let mut want = vec![k1.clone(), k2.clone()];
+    want.sort();
+    assert_eq!(live, want);
+    // One ambiguous mint and one good one: never a mint over the limit.
+    assert_eq!(count(&fx, ADD_PASSWORD), 3, "{:?}", fx.h.counts_by_status());
+    assert_eq!(
+        fx.h.counts_by_status()
+            .get(ADD_PASSWORD_REFUSED)
+            .copied()
+            .unwrap_or(0),
+        0,
+        "a blind retry hit the limit"
+    );
+    let s = fx.secret("mail-entra").await.unwrap();
+    let current = data(&s, "clientSecret").unwrap();
+    assert!(fx.h.is_secret_valid(TENANT_ID, &app, &current));
+    assert_eq!(
+        data(&s, "previousClientSecret").as_deref(),
+        Some(k1_text.as_str())
+    );
+    assert_eq!(
+        cr.status.unwrap().last_rotation_trigger.as_deref(),
+        Some("r1")
+    );
+}
+
+#[tokio::test]
+async fn a_secret_that_never_authenticates_is_not_used_and_is_revoked() {
+    // Entra's activation lag outlasts the operator's verification (10 s in the test fixture, see
+    // tests/operator/mod.rs): the new secret must not reach the Secret, and must not stay in Entra.
+    let fx = Fx::start("entra-verify-fails").await;
+    fx.create("mail", default_spec()).await;
+    let cr = fx.wait_ready("mail").await;
+    let app = app_id_of(&cr);
+    let k1 = key_of(&cr).unwrap();
+    let before = fx.secret("mail-entra").await.unwrap().data;
+
+    fx.h.set_secret_activation_lag(Duration::from_secs(60));
+    fx.annotate("mail", "entramail.io/rotate", "r1").await;
+    let cr = fx
+        .wait(
+            "mail",
+            Duration::from_secs(40),
+            "CredentialNotVerified",
+            |o| has_condition(o, "CredentialVerified", "False", "CredentialNotVerified"),
+        )
+        .await;
+    assert_eq!(key_of(&cr).as_deref(), Some(k1.as_str()));
+    let s = fx.secret("mail-entra").await.unwrap();
+    assert_eq!(s.data, before, "the Secret changed for an unproven secret");
+    let unproven: Vec<String> = fx
+        .live_keys(&app)
+        .into_iter()
+        .filter(|k| *k != k1)
+        .collect();
+    assert!(
+        unproven.len() <= 1,
+        "more than the limit allows: {unproven:?}"
+    );
+
+    // Once secrets authenticate again the rotation completes, and no unproven secret is left in Entra.
+    fx.h.set_secret_activation_lag(Duration::ZERO);
+    let cr = fx
+        .wait("mail", Duration::from_secs(60), "rotated", |o| {
+            key_of(o).is_some_and(|k| k != k1)
+                && has_condition(o, "CredentialVerified", "True", "Verified")
+        })
+        .await;
+    let k2 = key_of(&cr).unwrap();
+    eventually("unproven secrets revoked", Duration::from_secs(20), || {
+        let live = fx.live_keys(&app);
+        live.len() == 2 && live.contains(&k1) && live.contains(&k2)
+    })
+    .await;
+    for k in &unproven {
+        assert_ne!(*k, k2, "the unproven secret was put to use");
+    }
+    let s = fx.secret("mail-entra").await.unwrap();
+    assert!(fx.h.is_secret_valid(TENANT_ID, &app, &data(&s, "clientSecret").unwrap()));
+    assert_eq!(
+        fx.h.counts_by_status()
+            .get(ADD_PASSWORD_REFUSED)
+            .copied()
+            .unwrap_or(0),
+        0,
+        "minted over the limit"
+    );
+}
+
+#[tokio::test]
+async fn adopted_app_with_another_audience_keeps_it() {
+    // An app somebody else made for work and school accounts of any tenant, without requestedAccessTokenVersion.
+    // The spec leaves signInAudience out: the default (personal accounts) must not be patched onto it.
+    let fx = Fx::start("entra-adopt-orgs").await;
+    let graph = fx.operator_graph();
+    let want = entramail_operator::graph::ApplicationUpsert {
+        display_name: Some("Theirs".into()),
+        sign_in_audience: Some("AzureADMultipleOrgs".into()),
+        ..Default::default()
+    };
+    let app = graph
+        .upsert_application("someone-elses-orgs-app", &want)
+        .await
+        .unwrap()
+        .into_application();
+    let mut spec = default_spec();
+    spec["application"]["existingAppId"] = app.app_id.clone().into();
+    fx.create("mail", spec).await;
+    let cr = fx.wait_ready("mail").await;
+    assert!(key_of(&cr).is_some());
+    // A second reconcile (a poke) must not patch it either.
+    fx.annotate("mail", "poke", "1").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stored = fx.h.application_by_app_id(TENANT_ID, &app.app_id).unwrap();
+    assert_eq!(
+        stored.sign_in_audience, "AzureADMultipleOrgs",
+        "audience patched"
+    );
+    assert_eq!(
+        stored.api.requested_access_token_version, None,
+        "token version patched"
+    );
+    assert_eq!(
+        stored.display_name.as_deref(),
+        Some("Theirs"),
+        "name patched"
+    );
 }
