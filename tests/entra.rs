@@ -506,3 +506,55 @@ async fn adopted_app_with_another_audience_keeps_it() {
         "name patched"
     );
 }
+
+#[tokio::test]
+async fn a_lost_secret_at_the_limit_revokes_the_oldest_retiring_secret_and_mints() {
+    // Both slots taken after a rotation whose new secret is not acknowledged; then the Secret is deleted. Nothing
+    // can confirm either secret any more, so the oldest (k1) goes to make room, and a new one is minted.
+    let fx = Fx::start("entra-lost-limit").await;
+    fx.create("mail", default_spec()).await;
+    let cr = fx.wait_ready("mail").await;
+    let app = app_id_of(&cr);
+    let k1 = key_of(&cr).unwrap();
+    fx.annotate("mail", "entramail.io/rotate", "r1").await;
+    let cr = fx
+        .wait("mail", Duration::from_secs(30), "rotation 1", |o| {
+            key_of(o).is_some_and(|k| k != k1)
+        })
+        .await;
+    let k2 = key_of(&cr).unwrap();
+    assert_eq!(fx.live_keys(&app).len(), 2);
+
+    fx.secrets()
+        .delete("mail-entra", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    let cr = fx
+        .wait(
+            "mail",
+            Duration::from_secs(30),
+            "re-mint after Secret loss",
+            |o| is_ready(o) && key_of(o).is_some_and(|k| k != k1 && k != k2),
+        )
+        .await;
+    let k3 = key_of(&cr).unwrap();
+    let mut live = fx.live_keys(&app);
+    live.sort();
+    let mut want = vec![k2.clone(), k3.clone()];
+    want.sort();
+    assert_eq!(
+        live, want,
+        "k1 (the oldest) revoked, k2 kept for its overlap"
+    );
+    let s = fx.secret("mail-entra").await.unwrap();
+    assert!(fx.h.is_secret_valid(TENANT_ID, &app, &data(&s, "clientSecret").unwrap()));
+    assert_eq!(
+        fx.h.counts_by_status()
+            .get(ADD_PASSWORD_REFUSED)
+            .copied()
+            .unwrap_or(0),
+        0,
+        "minted over the limit"
+    );
+    assert_eq!(count(&fx, ADD_PASSWORD), 3);
+}
