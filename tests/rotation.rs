@@ -356,3 +356,82 @@ async fn workloads_target_restarts_for_the_first_secret_and_two_rotations() {
         .await;
     }
 }
+
+/// A consumer that does not exist (a typo in spec.rotation.consumers) confirms nothing: Delivered says which and
+/// how to fix it, a Warning event, and a rotation keeps the old secret until the workload exists and rolled out.
+#[tokio::test]
+async fn missing_consumer_is_explained_and_keeps_the_old_secret() {
+    let fx = Fx::start("rot-missing").await;
+    fx.create(
+        "mail",
+        json!({
+            "application": {"nocobaseOrigin": "https://nocobase.example.com"},
+            "secret": {"lifetime": "24h"},
+            "rotation": {"overlap": "1s", "consumers": [{"kind": "Deployment", "name": "nocobse"}]},
+            "delivery": {"acknowledgement": "NotRequired"},
+        }),
+    )
+    .await;
+    let cr = fx
+        .wait("mail", Duration::from_secs(60), "ConsumerNotFound", |o| {
+            operator::is_ready(o)
+                && operator::has_condition(o, "Delivered", "False", "ConsumerNotFound")
+        })
+        .await;
+    let app = app_id_of(&cr);
+    let k1 = key_of(&cr).unwrap();
+    let msg = operator::condition(&cr, "Delivered").unwrap().2;
+    for part in [
+        "Deployment/nocobse",
+        &format!("namespace {}", fx.ns),
+        "spec.rotation.consumers",
+        "kubectl get deployments,statefulsets",
+    ] {
+        assert!(msg.contains(part), "message lacks {part:?}: {msg}");
+    }
+    assert!(operator::has_condition(
+        &cr,
+        "ConsumersUpdated",
+        "False",
+        "ConsumerNotFound"
+    ));
+    fx.wait_events(
+        "a Warning event ConsumerNotFound",
+        Duration::from_secs(15),
+        |evs| {
+            evs.iter().any(|e| {
+                e.type_.as_deref() == Some("Warning")
+                    && e.reason.as_deref() == Some("ConsumerNotFound")
+            })
+        },
+    )
+    .await;
+
+    fx.annotate("mail", ROTATE_ANNOTATION, "r1").await;
+    let cr = fx
+        .wait("mail", Duration::from_secs(30), "rotated", |o| {
+            key_of(o).is_some_and(|k| k != k1)
+                && operator::has_condition(o, "Delivered", "False", "ConsumerNotFound")
+        })
+        .await;
+    let k2 = key_of(&cr).unwrap();
+    secret_holds(&fx, &app, &k2).await;
+    // Well past the 1s overlap, and the operator retried meanwhile (test backoff: at most 2 s).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        fx.live_keys(&app).contains(&k1),
+        "old key revoked although the consumer does not exist"
+    );
+
+    // The workload appears and rolls out: now the old secret goes.
+    operator::create_deployment(&fx.client, &fx.ns, "nocobse").await;
+    operator::mark_rolled_out(&fx.client, &fx.ns, "nocobse").await;
+    eventually(
+        "old key revoked once the consumer exists and rolled out",
+        Duration::from_secs(30),
+        || !fx.live_keys(&app).contains(&k1),
+    )
+    .await;
+    assert_eq!(fx.live_keys(&app), vec![k2.clone()]);
+    secret_holds(&fx, &app, &k2).await;
+}
