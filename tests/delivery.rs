@@ -174,8 +174,11 @@ async fn variables_target_with_the_least_privilege_key() {
             nb.secret_plaintext(&secret_var).await.as_deref(),
             Some(text.as_str())
         );
-        assert_eq!(nb.variable(&id_var).await.unwrap().value, app);
-        assert_eq!(nb.variable(&tenant_var).await.unwrap().value, TENANT_ID);
+        // Plain on purpose (README, docs/nocobase.md): identifiers, compared exactly on read-back.
+        for (var, want) in [(&id_var, app.as_str()), (&tenant_var, TENANT_ID)] {
+            let v = nb.variable(var).await.unwrap();
+            assert_eq!((v.type_.as_str(), v.value.as_str()), ("default", want));
+        }
     }
     eventually(
         "only the last secret is live",
