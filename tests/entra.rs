@@ -59,12 +59,66 @@ async fn default_audience_goes_ready_with_v2_tokens_and_waits_for_acknowledgemen
         )),
         "{msg}"
     );
+    fx.wait_events(
+        "a Warning event ManualUpdateRequired",
+        Duration::from_secs(15),
+        |evs| {
+            evs.iter().any(|e| {
+                e.type_.as_deref() == Some("Warning")
+                    && e.reason.as_deref() == Some("ManualUpdateRequired")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("mail")
+                    && e.note.as_deref().is_some_and(|n| n.contains(&k1))
+            })
+        },
+    )
+    .await;
+    // The metric the chart's alert reads, from the operator's /metrics endpoint (as tests/metrics.rs serves it).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let state = entramail_operator::controller::http::HttpState {
+        metrics: fx.metrics(),
+        ready: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+    };
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            entramail_operator::controller::http::router(state),
+        )
+        .await
+    });
+    let series = format!(
+        "entramail_delivery_pending{{namespace=\"{}\",name=\"mail\"}} ",
+        fx.ns
+    );
+    let pending = || {
+        let (url, series) = (url.clone(), series.clone());
+        async move {
+            let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix(series.as_str())
+                        .map(str::trim)
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| panic!("no {series}in {text}"))
+        }
+    };
+    assert_eq!(
+        pending().await,
+        "1",
+        "delivery pending before the acknowledgement"
+    );
     fx.annotate("mail", "entramail.io/acknowledged-key-id", &k1)
         .await;
     fx.wait("mail", Duration::from_secs(20), "acknowledged", |o| {
         has_condition(o, "Delivered", "True", "Delivered")
     })
     .await;
+    assert_eq!(
+        pending().await,
+        "0",
+        "delivery pending after the acknowledgement"
+    );
 }
 
 #[tokio::test]

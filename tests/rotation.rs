@@ -1,6 +1,6 @@
 //! Rotation against the real control plane + Graph emulator, with short real lifetimes: scheduled renewal
 //! with overlap and consumer restart, manual trigger, lost Secret, credential deleted in Entra, orphan sweep
-//! after a simulated crash.
+//! after a simulated crash; the workloads target (a Deployment) through the first secret and two rotations.
 //! Run: tests/testbed/with-control-plane.sh cargo test --workspace --test rotation
 
 mod operator;
@@ -9,7 +9,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use entramail_operator::planner::tag;
+use entramail_operator::{
+    api::{KEY_ID_ANNOTATION, RESTARTED_AT_ANNOTATION, ROTATE_ANNOTATION},
+    planner::tag,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, ResourceExt, api::DeleteParams};
 use operator::{Fx, TENANT_ID, app_id_of, data, key_of, object_id_of};
@@ -243,4 +246,192 @@ async fn orphan_from_a_crash_is_revoked_foreign_credentials_are_not() {
     );
     let s = fx.secret("mail-entra").await.unwrap();
     assert!(fx.h.is_secret_valid(TENANT_ID, &app, &data(&s, "clientSecret").unwrap()));
+}
+
+/// The pod template's restartedAt annotation of the "nocobase" Deployment.
+async fn restarted_at(fx: &Fx) -> Option<String> {
+    Api::<Deployment>::namespaced(fx.client.clone(), &fx.ns)
+        .get("nocobase")
+        .await
+        .unwrap()
+        .spec
+        .template
+        .metadata
+        .and_then(|m| m.annotations)
+        .and_then(|a| a.get(RESTARTED_AT_ANNOTATION).cloned())
+}
+
+/// The Secret holds `key` (its keyId annotation) and its text authenticates in Entra.
+async fn secret_holds(fx: &Fx, app: &str, key: &str) {
+    let s = fx.secret("mail-entra").await.unwrap();
+    assert_eq!(
+        s.annotations().get(KEY_ID_ANNOTATION).map(String::as_str),
+        Some(key),
+        "the Secret must hold the newest key"
+    );
+    let text = data(&s, "clientSecret").unwrap();
+    assert!(fx.h.is_secret_valid(TENANT_ID, app, &text));
+}
+
+/// The workloads target alone (a Deployment reading the Secret, nothing else to confirm): the first secret and two
+/// forced rotations each restart it, and each old secret stays live until that rollout finished. The test bed has
+/// no kubelet, so `mark_rolled_out` writes what the deployment controller would; `make e2e-node` checks the same
+/// with real pods (tests/node/e2e.sh).
+#[tokio::test]
+async fn workloads_target_restarts_for_the_first_secret_and_two_rotations() {
+    let fx = Fx::start("rot-wl").await;
+    operator::create_deployment(&fx.client, &fx.ns, "nocobase").await;
+    fx.create(
+        "mail",
+        json!({
+            "application": {"nocobaseOrigin": "https://nocobase.example.com"},
+            "secret": {"lifetime": "24h"},
+            "rotation": {"overlap": "1s", "consumers": [{"kind": "Deployment", "name": "nocobase"}]},
+            "delivery": {"acknowledgement": "NotRequired"},
+        }),
+    )
+    .await;
+    let cr = fx.wait_ready("mail").await;
+    let app = app_id_of(&cr);
+    let mut key = key_of(&cr).unwrap();
+    secret_holds(&fx, &app, &key).await;
+    let mut restarted = restarted_at(&fx)
+        .await
+        .expect("the Deployment restarted for the first secret");
+    operator::mark_rolled_out(&fx.client, &fx.ns, "nocobase").await;
+    fx.wait(
+        "mail",
+        Duration::from_secs(20),
+        "first rollout confirmed",
+        |o| operator::has_condition(o, "Delivered", "True", "Delivered"),
+    )
+    .await;
+
+    for round in 1..=2 {
+        let old = key.clone();
+        // restartedAt has second resolution: a restart in the same second would not change the template.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        fx.annotate("mail", ROTATE_ANNOTATION, &format!("r{round}"))
+            .await;
+        let cr = fx
+            .wait(
+                "mail",
+                Duration::from_secs(30),
+                "rotated, rolling out",
+                |o| {
+                    key_of(o).is_some_and(|k| k != old)
+                        && operator::has_condition(o, "Delivered", "False", "RollingOut")
+                },
+            )
+            .await;
+        key = key_of(&cr).unwrap();
+        secret_holds(&fx, &app, &key).await;
+        let now_restarted = restarted_at(&fx).await.expect("restartedAt");
+        assert_ne!(
+            now_restarted, restarted,
+            "round {round}: the pod template did not get a new restartedAt"
+        );
+        restarted = now_restarted;
+
+        // Well past the 1s overlap: the rollout has not finished, so the old secret stays live.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(
+            fx.live_keys(&app).contains(&old),
+            "round {round}: old key revoked before the rollout finished"
+        );
+        secret_holds(&fx, &app, &key).await;
+
+        operator::mark_rolled_out(&fx.client, &fx.ns, "nocobase").await;
+        eventually(
+            &format!("round {round}: old key revoked after the rollout"),
+            Duration::from_secs(20),
+            || !fx.live_keys(&app).contains(&old),
+        )
+        .await;
+        assert_eq!(fx.live_keys(&app), vec![key.clone()]);
+        secret_holds(&fx, &app, &key).await;
+        fx.wait("mail", Duration::from_secs(20), "rollout confirmed", |o| {
+            operator::has_condition(o, "Delivered", "True", "Delivered")
+        })
+        .await;
+    }
+}
+
+/// A consumer that does not exist (a typo in spec.rotation.consumers) confirms nothing: Delivered says which and
+/// how to fix it, a Warning event, and a rotation keeps the old secret until the workload exists and rolled out.
+#[tokio::test]
+async fn missing_consumer_is_explained_and_keeps_the_old_secret() {
+    let fx = Fx::start("rot-missing").await;
+    fx.create(
+        "mail",
+        json!({
+            "application": {"nocobaseOrigin": "https://nocobase.example.com"},
+            "secret": {"lifetime": "24h"},
+            "rotation": {"overlap": "1s", "consumers": [{"kind": "Deployment", "name": "nocobse"}]},
+            "delivery": {"acknowledgement": "NotRequired"},
+        }),
+    )
+    .await;
+    let cr = fx
+        .wait("mail", Duration::from_secs(60), "ConsumerNotFound", |o| {
+            operator::is_ready(o)
+                && operator::has_condition(o, "Delivered", "False", "ConsumerNotFound")
+        })
+        .await;
+    let app = app_id_of(&cr);
+    let k1 = key_of(&cr).unwrap();
+    let msg = operator::condition(&cr, "Delivered").unwrap().2;
+    for part in [
+        "Deployment/nocobse",
+        &format!("namespace {}", fx.ns),
+        "spec.rotation.consumers",
+        "kubectl get deployments,statefulsets",
+    ] {
+        assert!(msg.contains(part), "message lacks {part:?}: {msg}");
+    }
+    assert!(operator::has_condition(
+        &cr,
+        "ConsumersUpdated",
+        "False",
+        "ConsumerNotFound"
+    ));
+    fx.wait_events(
+        "a Warning event ConsumerNotFound",
+        Duration::from_secs(15),
+        |evs| {
+            evs.iter().any(|e| {
+                e.type_.as_deref() == Some("Warning")
+                    && e.reason.as_deref() == Some("ConsumerNotFound")
+            })
+        },
+    )
+    .await;
+
+    fx.annotate("mail", ROTATE_ANNOTATION, "r1").await;
+    let cr = fx
+        .wait("mail", Duration::from_secs(30), "rotated", |o| {
+            key_of(o).is_some_and(|k| k != k1)
+                && operator::has_condition(o, "Delivered", "False", "ConsumerNotFound")
+        })
+        .await;
+    let k2 = key_of(&cr).unwrap();
+    secret_holds(&fx, &app, &k2).await;
+    // Well past the 1s overlap, and the operator retried meanwhile (test backoff: at most 2 s).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        fx.live_keys(&app).contains(&k1),
+        "old key revoked although the consumer does not exist"
+    );
+
+    // The workload appears and rolls out: now the old secret goes.
+    operator::create_deployment(&fx.client, &fx.ns, "nocobse").await;
+    operator::mark_rolled_out(&fx.client, &fx.ns, "nocobse").await;
+    eventually(
+        "old key revoked once the consumer exists and rolled out",
+        Duration::from_secs(30),
+        || !fx.live_keys(&app).contains(&k1),
+    )
+    .await;
+    assert_eq!(fx.live_keys(&app), vec![k2.clone()]);
+    secret_holds(&fx, &app, &k2).await;
 }

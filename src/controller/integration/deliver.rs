@@ -9,11 +9,13 @@
 use super::{
     execute::Done,
     observe::{self, Seen},
-    status::Run,
+    status::{DeliveryFailure, Run},
 };
+use kube::ResourceExt;
+
 use crate::{
     api::{EntraTenant, NocoBaseMailIntegration},
-    controller::Context,
+    controller::{Context, consumers},
     graph::Application,
     planner::delivery::{Confirmation, to_deliver},
 };
@@ -28,13 +30,14 @@ pub async fn nocobase(
     run: &mut Run,
 ) {
     let key = done.in_secret.as_ref().map(|s| s.key_id.clone());
-    // Consumers restarted now are rolling out; otherwise what observe saw still holds.
-    let consumers = if !done.restarted.is_empty() {
+    let missing = missing_consumers(seen, done);
+    // Consumers restarted now are rolling out, missing ones confirm nothing; otherwise what observe saw still holds.
+    let consumers = if !done.restarted.is_empty() || !missing.is_empty() {
         Confirmation::Pending
     } else if cr.spec.rotation.consumers.is_empty() {
         Confirmation::NotConfigured
     } else if done.minted.is_some() {
-        // New credential, workloads missing or unchanged: they read the new Secret when they start.
+        // New credential and no restart ran (the plan always restarts with a mint): nothing to wait for.
         Confirmation::Confirmed
     } else {
         seen.consumers
@@ -71,9 +74,34 @@ pub async fn nocobase(
             Err(f) => run.delivery_failure = Some(f),
         }
     }
+    if run.delivery_failure.is_none()
+        && !missing.is_empty()
+        && let Some(k) = &key
+    {
+        // Not permanent: the workload may simply be created later; the retry looks again.
+        run.delivery_failure = Some(DeliveryFailure {
+            reason: consumers::CONSUMER_NOT_FOUND,
+            message: consumers::not_found_message(
+                &cr.namespace().unwrap_or_default(),
+                &cr.name_any(),
+                missing,
+                k,
+            ),
+            permanent: false,
+        });
+    }
     if cr.spec.delivery.nocobase.is_none() {
         run.status.delivery = None;
     }
     let after = observe::deliveries(cr, &run.status, key.as_deref(), consumers);
     run.record_delivery(cr, key.as_deref(), &after);
+}
+
+/// Consumers named in the spec that do not exist: a restart in this reconcile knows best, otherwise what observe saw.
+pub fn missing_consumers<'a>(seen: &'a Seen, done: &'a Done) -> &'a [String] {
+    if done.restarted.is_empty() && done.missing_consumers.is_empty() {
+        &seen.missing_consumers
+    } else {
+        &done.missing_consumers
+    }
 }

@@ -39,6 +39,8 @@ pub struct Done {
     pub in_secret: Option<InSecret>,
     pub secret_written: bool,
     pub restarted: Vec<String>,
+    /// Consumers the restart did not find (they confirm nothing).
+    pub missing_consumers: Vec<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -155,9 +157,10 @@ pub async fn plan(
                 if spec.is_empty() {
                     continue;
                 }
-                done.restarted = consumers::restart(&ctx.client, &ns, spec, run.now)
+                let r = consumers::restart(&ctx.client, &ns, spec, run.now)
                     .await
                     .map_err(StepError::Consumers)?;
+                (done.restarted, done.missing_consumers) = (r.restarted, r.missing);
                 if !done.restarted.is_empty() {
                     run.event(
                         "ConsumersRestarted",

@@ -52,6 +52,8 @@ pub struct Seen {
     pub rotation: RotationStatus,
     pub deliveries: Deliveries,
     pub consumers: Confirmation,
+    /// Consumers named in the spec that do not exist ("Deployment/name"), when their rollout was read.
+    pub missing_consumers: Vec<String>,
     pub trigger: Option<String>,
     pub max_secrets: Option<usize>,
 }
@@ -99,9 +101,10 @@ pub async fn credentials(
         .map_err(|e| StepError::Secret(e.into()))?;
     let view = secret::view(live_secret.as_ref(), cr);
     let secret_key = view.held_key().map(str::to_string);
-    let consumers = consumer_state(ctx, cr, &run.status, &view)
+    let rollout = consumer_state(ctx, cr, &run.status, &view)
         .await
         .map_err(StepError::Consumers)?;
+    let consumers = rollout.confirmation;
     let deliveries = deliveries(cr, &run.status, secret_key.as_deref(), consumers);
     Ok(Seen {
         rotation: rotation_status(&uid, &run.status, run.now),
@@ -112,6 +115,7 @@ pub async fn credentials(
         live: live_credentials(app),
         deliveries,
         consumers,
+        missing_consumers: rollout.missing,
         trigger: cr.annotations().get(ROTATE_ANNOTATION).cloned(),
         max_secrets: application::max_secrets(app),
     })
@@ -156,16 +160,20 @@ async fn consumer_state(
     cr: &NocoBaseMailIntegration,
     status: &NocoBaseMailIntegrationStatus,
     view: &SecretView,
-) -> Result<Confirmation> {
+) -> Result<consumers::Rollout> {
     let spec = &cr.spec.rotation.consumers;
+    let settled = |confirmation| consumers::Rollout {
+        confirmation,
+        missing: Vec::new(),
+    };
     if spec.is_empty() {
-        return Ok(Confirmation::NotConfigured);
+        return Ok(settled(Confirmation::NotConfigured));
     }
     let waiting = !status.previous_credentials.is_empty()
         || view.previous_key_id.is_some()
         || !is_condition_true(&status.conditions, DELIVERED);
     if !waiting {
-        return Ok(Confirmation::Confirmed);
+        return Ok(settled(Confirmation::Confirmed));
     }
     let ns = cr.namespace().unwrap_or_default();
     consumers::rollout(&ctx.client, &ns, spec).await

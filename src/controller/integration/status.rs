@@ -245,12 +245,20 @@ impl Run {
             );
         }
         let spec_consumers = &cr.spec.rotation.consumers;
+        let missing = super::deliver::missing_consumers(seen, done);
         if spec_consumers.is_empty() {
             self.set(
                 CONSUMERS_UPDATED,
                 true,
                 "NoConsumers",
                 "no consumer workloads configured",
+            );
+        } else if !missing.is_empty() {
+            self.set(
+                CONSUMERS_UPDATED,
+                false,
+                consumers::CONSUMER_NOT_FOUND,
+                format!("{} not found (see Delivered)", missing.join(", ")),
             );
         } else if !done.restarted.is_empty() || seen.consumers == Confirmation::Pending {
             self.set(

@@ -216,6 +216,7 @@ fn seen() -> Seen {
         rotation: RotationStatus::default(),
         deliveries: deliveries(NotConfigured, NotConfigured),
         consumers: NotConfigured,
+        missing_consumers: vec![],
         trigger: None,
         max_secrets: Some(2),
     }
@@ -317,6 +318,7 @@ fn a_mint_records_the_new_credential_and_its_verification() {
         }),
         secret_written: true,
         restarted: vec![],
+        missing_consumers: vec![],
     };
     let plan = Plan {
         actions: vec![],
