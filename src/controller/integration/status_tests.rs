@@ -3,10 +3,13 @@
 use super::*;
 use crate::{
     api::{conditions::APPLICATION_READY, is_condition_true},
-    controller::integration::{execute::Minted, observe::Seen},
+    controller::{
+        error::Error,
+        integration::{execute::Minted, observe::Seen},
+    },
     planner::{
         delivery::Confirmation::{self, *},
-        rotation::{MintReason, Plan, RotationStatus, SecretView},
+        rotation::{Blocked, Holder, MintReason, Plan, RotationStatus, SecretView},
     },
 };
 use chrono::TimeZone;
