@@ -211,19 +211,20 @@ fn actions(
     actions
 }
 
-/// The mint with its Secret write and consumer restart; `next` records the new credential's schedule.
+/// The mint with its Secret write and, when there are consumers, their restart; `next` records the new credential's schedule.
 fn mint(
     view: &View<'_, '_>,
     reason: MintReason,
     next: &mut RotationStatus,
     wake: &mut Vec<DateTime<Utc>>,
-) -> [Action; 3] {
+) -> Vec<Action> {
     let Input {
         uid,
         live,
         status,
         policy,
         trigger,
+        consumers,
         now,
         ..
     } = *view.input;
@@ -245,7 +246,7 @@ fn mint(
         next.handled_trigger = trigger.map(str::to_string);
     }
     wake.push(renew);
-    [
+    let mut actions = vec![
         Action::Mint {
             display_name: credential_tag(uid, seq),
             end,
@@ -254,8 +255,11 @@ fn mint(
         Action::WriteSecret(SecretWrite::NewCurrent {
             previous_key_id: view.secret_key.map(str::to_string),
         }),
-        Action::RestartConsumers,
-    ]
+    ];
+    if consumers {
+        actions.push(Action::RestartConsumers);
+    }
+    actions
 }
 
 /// Phase 6: forget retiring entries that were revoked now or no longer exist (revoked earlier, or deleted by
