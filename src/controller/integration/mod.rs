@@ -18,6 +18,7 @@ mod deliver;
 mod error;
 mod execute;
 mod gate;
+mod held;
 mod observe;
 mod push;
 mod report;
@@ -73,7 +74,7 @@ pub async fn reconcile(cr: Arc<NocoBaseMailIntegration>, ctx: Arc<Context>) -> R
     match res {
         Ok(a) => Ok(a),
         Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
-        Err(e) => Err(Error::Finalizer(e.to_string())),
+        Err(e) => Err(Error::Finalizer(Box::new(e))),
     }
 }
 
