@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use kube::Resource;
 
+mod credential;
 mod messages;
 
 pub use messages::failure_message;
@@ -16,26 +17,18 @@ use messages::{blocked_message, manual_message};
 
 use super::{
     StepError,
-    execute::Done,
     gate::{self, MANUAL_UPDATE_REQUIRED},
-    observe::Seen,
 };
 use crate::{
     api::{
-        self, Condition, ConditionStatus, CredentialStatus, NocoBaseMailIntegration,
-        NocoBaseMailIntegrationStatus, PreviousCredentialStatus,
-        conditions::{
-            CONSUMERS_UPDATED, CREDENTIAL_READY, CREDENTIAL_VERIFIED, DELIVERED, READY,
-            SECRET_SYNCED,
-        },
+        self, Condition, ConditionStatus, NocoBaseMailIntegration, NocoBaseMailIntegrationStatus,
+        conditions::{CREDENTIAL_READY, DELIVERED, READY},
         find_condition,
     },
     controller::{consumers, time},
-    graph::Application,
     planner::{
         backoff::Backoff,
         delivery::{Confirmation, Deliveries},
-        rotation::Plan,
     },
 };
 
@@ -134,149 +127,6 @@ impl Run {
                 reason: new.reason,
                 message: new.message,
             });
-        }
-    }
-
-    /// Credential, Secret and consumer facts after the plan ran.
-    pub fn record_plan(
-        &mut self,
-        cr: &NocoBaseMailIntegration,
-        app: &Application,
-        seen: &Seen,
-        plan: &Plan,
-        done: &Done,
-    ) {
-        let now = self.now;
-        let current = match &done.minted {
-            Some(m) => Some(CredentialStatus {
-                key_id: m.key_id.clone(),
-                hint: m.hint.clone(),
-                not_after: time::to_time(m.end),
-                created_at: Some(time::to_time(now)),
-                display_name: Some(m.display_name.clone()),
-            }),
-            None => plan.status.current_key_id.as_ref().map(|k| {
-                let live = app.password_credentials.iter().find(|c| &c.key_id == k);
-                let prior = self
-                    .status
-                    .current_credential
-                    .as_ref()
-                    .filter(|c| &c.key_id == k);
-                CredentialStatus {
-                    key_id: k.clone(),
-                    hint: live
-                        .and_then(|c| c.hint.clone())
-                        .or_else(|| prior.and_then(|c| c.hint.clone())),
-                    not_after: time::to_time(plan.status.not_after.unwrap_or(now)),
-                    created_at: prior.and_then(|c| c.created_at.clone()).or_else(|| {
-                        live.and_then(|c| c.start_date_time)
-                            .map(|t| time::to_time(time::truncate(t)))
-                    }),
-                    display_name: live
-                        .and_then(|c| c.display_name.clone())
-                        .or_else(|| prior.and_then(|c| c.display_name.clone())),
-                }
-            }),
-        };
-        self.has_credential = done.in_secret.is_some();
-        self.status.current_credential = current.clone();
-        self.status.previous_credentials = plan
-            .status
-            .retiring
-            .iter()
-            .map(|r| {
-                let live = app
-                    .password_credentials
-                    .iter()
-                    .find(|c| c.key_id == r.key_id);
-                PreviousCredentialStatus {
-                    key_id: r.key_id.clone(),
-                    hint: live.and_then(|c| c.hint.clone()),
-                    not_after: live
-                        .and_then(|c| c.end_date_time)
-                        .map(|t| time::to_time(time::truncate(t))),
-                    revoke_after: Some(time::to_time(r.revoke_after)),
-                }
-            })
-            .collect();
-        self.status.renewal_time = plan.status.renewal_time.map(time::to_time);
-        self.status.last_rotation_trigger = plan.status.handled_trigger.clone();
-        self.status.secret_name = Some(seen.secret_name.clone());
-
-        let old_cred = find_condition(&self.status.conditions, CREDENTIAL_READY).cloned();
-        match &plan.blocked {
-            Some(b) => {
-                let msg = blocked_message(cr, b, &seen.secret_name);
-                self.set(CREDENTIAL_READY, false, "SecretLimitReached", msg);
-            }
-            None => {
-                let not_after = current.as_ref().map(|c| c.not_after.0.to_string());
-                let renew = self.status.renewal_time.as_ref().map(|t| t.0.to_string());
-                self.set(
-                    CREDENTIAL_READY,
-                    true,
-                    "Valid",
-                    format!(
-                        "client secret valid until {}; renewal at {}",
-                        not_after.unwrap_or_default(),
-                        renew.unwrap_or_default()
-                    ),
-                );
-            }
-        }
-        self.warning_on_change(old_cred.as_ref(), CREDENTIAL_READY);
-        if let Some(m) = &done.minted {
-            self.set(
-                CREDENTIAL_VERIFIED,
-                true,
-                "Verified",
-                format!(
-                    "client secret {} obtained a token from the tenant's token endpoint ({} attempt{})",
-                    m.key_id,
-                    m.verify_attempts,
-                    if m.verify_attempts == 1 { "" } else { "s" }
-                ),
-            );
-        }
-        if self.has_credential {
-            self.set(
-                SECRET_SYNCED,
-                true,
-                "Synced",
-                format!(
-                    "Secret {} holds the current client secret",
-                    seen.secret_name
-                ),
-            );
-        }
-        let spec_consumers = &cr.spec.rotation.consumers;
-        if spec_consumers.is_empty() {
-            self.set(
-                CONSUMERS_UPDATED,
-                true,
-                "NoConsumers",
-                "no consumer workloads configured",
-            );
-        } else if !done.restarted.is_empty() || seen.consumers == Confirmation::Pending {
-            self.set(
-                CONSUMERS_UPDATED,
-                false,
-                "RollingOut",
-                format!(
-                    "waiting for {} to roll out",
-                    consumers::describe(spec_consumers)
-                ),
-            );
-        } else {
-            self.set(
-                CONSUMERS_UPDATED,
-                true,
-                "UpToDate",
-                format!(
-                    "{} restarted after the last credential change",
-                    consumers::describe(spec_consumers)
-                ),
-            );
         }
     }
 

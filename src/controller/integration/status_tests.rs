@@ -2,11 +2,19 @@
 
 use super::*;
 use crate::{
-    api::{conditions::APPLICATION_READY, is_condition_true},
+    api::{
+        PreviousCredentialStatus,
+        conditions::{APPLICATION_READY, CREDENTIAL_VERIFIED, SECRET_SYNCED},
+        is_condition_true,
+    },
     controller::{
         error::Error,
-        integration::{execute::Minted, observe::Seen},
+        integration::{
+            execute::{Done, Minted},
+            observe::Seen,
+        },
     },
+    graph::Application,
     planner::{
         delivery::Confirmation::{self, *},
         rotation::{Blocked, Holder, MintReason, Plan, RotationStatus, SecretView},
