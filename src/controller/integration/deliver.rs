@@ -15,7 +15,7 @@ use crate::{
     api::{EntraTenant, NocoBaseMailIntegration},
     controller::Context,
     graph::Application,
-    planner::delivery::{Confirmation, to_deliver},
+    planner::delivery::{consumers_after, to_deliver},
 };
 
 pub async fn nocobase(
@@ -28,17 +28,12 @@ pub async fn nocobase(
     run: &mut Run,
 ) {
     let key = done.in_secret.as_ref().map(|s| s.key_id.clone());
-    // Consumers restarted now are rolling out; otherwise what observe saw still holds.
-    let consumers = if !done.restarted.is_empty() {
-        Confirmation::Pending
-    } else if cr.spec.rotation.consumers.is_empty() {
-        Confirmation::NotConfigured
-    } else if done.minted.is_some() {
-        // New credential, workloads missing or unchanged: they read the new Secret when they start.
-        Confirmation::Confirmed
-    } else {
-        seen.consumers
-    };
+    let consumers = consumers_after(
+        !cr.spec.rotation.consumers.is_empty(),
+        !done.restarted.is_empty(),
+        done.minted.is_some(),
+        seen.consumers,
+    );
     let before = observe::deliveries(cr, &run.status, key.as_deref(), consumers);
     let (variables, record) = to_deliver(&before);
     if let (Some(nb), Some(s)) = (&cr.spec.delivery.nocobase, &done.in_secret)
