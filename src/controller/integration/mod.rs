@@ -114,53 +114,13 @@ async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Ac
 
     let outcome = async {
         let (tenant, graph) = resolve::tenant(ctx, &cr, &mut run).await?;
-        let uid = cr.uid().unwrap_or_default();
-        let tenant_key = format!(
-            "{}/{}",
-            tenant.uid().unwrap_or_default(),
-            tenant.metadata.generation.unwrap_or_default()
-        );
-        let drift_check = ctx.config.drift_check_interval;
-        let source = snapshot::decide(
-            ctx.snapshots.get(&uid),
-            cr.meta().generation,
-            &tenant_key,
-            now,
-            drift_check,
-        );
-        let (mut app, mut seen, mut plan) =
+        let source = snapshot_source(ctx, &cr, &tenant, now);
+        let (app, seen, plan) =
             observe_and_plan(ctx, &cr, &tenant, &graph, &source, &mut run).await?;
-        if let snapshot::Source::Cached(s) = &source
-            && !plan.is_quiet()
-        {
-            // Something to do in Graph: act on what Graph says now, not on the cached application.
-            let fresh = snapshot::Source::AppOnly(s.clone());
-            (app, seen, plan) =
-                observe_and_plan(ctx, &cr, &tenant, &graph, &fresh, &mut run).await?;
-        }
         let done = execute::plan(ctx, &cr, &tenant, &graph, &app, &seen, &plan, &mut run).await?;
         run.record_plan(&cr, &app, &seen, &plan, &done);
         deliver::nocobase(ctx, &cr, &app, &tenant, &seen, &done, &mut run).await;
-        let quiet = plan.is_quiet();
-        let snap = snapshot::Snapshot {
-            generation: cr.meta().generation,
-            tenant: tenant_key,
-            app_read_at: match (&source, quiet) {
-                (snapshot::Source::Cached(s), true) => s.app_read_at,
-                _ => now,
-            },
-            // A reconcile that acted changed the application: only its service principal is worth keeping.
-            app_current: quiet,
-            service_principal_id: run.status.service_principal_id.clone().unwrap_or_default(),
-            app: snapshot::slim(app),
-        };
-        let mut requeue_at = plan.requeue_at;
-        if quiet {
-            let check_at = snapshot::drift_check_at(&snap, &uid, drift_check);
-            requeue_at = Some(requeue_at.map_or(check_at, |t| t.min(check_at)));
-        }
-        ctx.snapshots.keep(&uid, snap);
-        Ok::<_, StepError>(requeue_at)
+        Ok::<_, StepError>(remember(ctx, &cr, &tenant, &source, &plan, app, &run))
     }
     .await;
     if outcome.is_err() {
@@ -170,8 +130,66 @@ async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Ac
     report::finish(ctx, &cr, &old, run, outcome).await
 }
 
+/// Which Graph state this reconcile starts from (see [`snapshot::decide`]).
+fn snapshot_source(
+    ctx: &Context,
+    cr: &NocoBaseMailIntegration,
+    tenant: &crate::api::EntraTenant,
+    now: chrono::DateTime<chrono::Utc>,
+) -> snapshot::Source {
+    snapshot::decide(
+        ctx.snapshots.get(&cr.uid().unwrap_or_default()),
+        cr.meta().generation,
+        &snapshot::tenant_key(tenant),
+        now,
+        ctx.config.drift_check_interval,
+    )
+}
+
+/// Keeps the snapshot for the next reconcile; returns when to look again.
+fn remember(
+    ctx: &Context,
+    cr: &NocoBaseMailIntegration,
+    tenant: &crate::api::EntraTenant,
+    source: &snapshot::Source,
+    plan: &rotation::Plan,
+    app: crate::graph::Application,
+    run: &status::Run,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let uid = cr.uid().unwrap_or_default();
+    let (snap, requeue_at) = snapshot::after(
+        source,
+        plan,
+        cr.meta().generation,
+        snapshot::tenant_key(tenant),
+        run.status.service_principal_id.clone().unwrap_or_default(),
+        app,
+        &uid,
+        run.now,
+        ctx.config.drift_check_interval,
+    );
+    ctx.snapshots.keep(&uid, snap);
+    requeue_at
+}
+
 /// Steps 3–5: Graph's state (live, app only, or the snapshot: see [`snapshot`]), what the cluster holds, the plan.
 async fn observe_and_plan(
+    ctx: &Context,
+    cr: &NocoBaseMailIntegration,
+    tenant: &crate::api::EntraTenant,
+    graph: &crate::graph::GraphClient,
+    source: &snapshot::Source,
+    run: &mut status::Run,
+) -> std::result::Result<(crate::graph::Application, observe::Seen, rotation::Plan), StepError> {
+    let planned = observe_once(ctx, cr, tenant, graph, source, run).await?;
+    match snapshot::replan(source, &planned.2) {
+        // Something to do in Graph: act on what Graph says now, not on the cached application.
+        Some(fresh) => observe_once(ctx, cr, tenant, graph, &fresh, run).await,
+        None => Ok(planned),
+    }
+}
+
+async fn observe_once(
     ctx: &Context,
     cr: &NocoBaseMailIntegration,
     tenant: &crate::api::EntraTenant,
