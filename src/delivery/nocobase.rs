@@ -195,6 +195,24 @@ impl NocoBaseClient {
             }
         }
         let shown = format!("{resource}:{action}");
+        let resp = self
+            .request(method, url, &shown, body)?
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&shown, &e))?;
+        let status = resp.status().as_u16();
+        let bytes = self.read_body(resp, &shown, status).await?;
+        answer(status, &bytes, resource, action, shown)
+    }
+
+    /// The request with its timeout, Accept, the API key (sensitive) and the JSON body.
+    fn request(
+        &self,
+        method: Method,
+        url: Url,
+        shown: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::RequestBuilder, DeliveryError> {
         let mut req = match method {
             Method::Get => self.http.get(url),
             Method::Post => self.http.post(url),
@@ -206,64 +224,43 @@ impl NocoBaseClient {
         if !key.is_empty() {
             let mut auth = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
                 DeliveryError::Unauthorized {
-                    endpoint: shown.clone(),
+                    endpoint: shown.to_owned(),
                     code: "API_KEY_NOT_A_HEADER_VALUE".into(),
                 }
             })?;
             auth.set_sensitive(true);
             req = req.header(AUTHORIZATION, auth);
         }
-        let req = match body {
+        Ok(match body {
             Some(b) => req
                 .header(CONTENT_TYPE, "application/json")
                 .body(serde_json::to_vec(b).expect("a JSON value serializes")),
             None => req,
-        };
+        })
+    }
 
-        let mut resp = req
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&shown, &e))?;
-        let status = resp.status().as_u16();
+    /// The response body, at most [`MAX_BODY`] bytes.
+    async fn read_body(
+        &self,
+        mut resp: reqwest::Response,
+        shown: &str,
+        status: u16,
+    ) -> Result<Vec<u8>, DeliveryError> {
         let mut bytes = Vec::new();
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     if bytes.len() + chunk.len() > MAX_BODY {
                         return Err(DeliveryError::InvalidResponse {
-                            endpoint: shown,
+                            endpoint: shown.to_owned(),
                             what: format!("HTTP {status} with a body over {MAX_BODY} bytes"),
                         });
                     }
                     bytes.extend_from_slice(&chunk);
                 }
-                Ok(None) => break,
-                Err(e) => return Err(self.transport_error(&shown, &e)),
+                Ok(None) => return Ok(bytes),
+                Err(e) => return Err(self.transport_error(shown, &e)),
             }
-        }
-        match status {
-            200..=299 => {
-                serde_json::from_slice(&bytes).map_err(|_| DeliveryError::InvalidResponse {
-                    endpoint: shown,
-                    what: format!("HTTP {status} without a JSON body"),
-                })
-            }
-            401 => Err(DeliveryError::Unauthorized {
-                endpoint: shown,
-                code: error_code(&bytes).unwrap_or_else(|| "no error code".into()),
-            }),
-            403 => Err(DeliveryError::Forbidden {
-                resource: resource.to_owned(),
-                action: action.to_owned(),
-            }),
-            404 => Err(DeliveryError::NotFound {
-                resource: resource.to_owned(),
-                action: action.to_owned(),
-            }),
-            _ => Err(DeliveryError::Status {
-                endpoint: shown,
-                status,
-            }),
         }
     }
 
@@ -287,6 +284,38 @@ impl NocoBaseClient {
             endpoint: shown.to_owned(),
             cause,
         }
+    }
+}
+
+/// The parsed JSON answer of a 2xx, else the typed error for the status.
+fn answer(
+    status: u16,
+    bytes: &[u8],
+    resource: &str,
+    action: &str,
+    shown: String,
+) -> Result<Value, DeliveryError> {
+    match status {
+        200..=299 => serde_json::from_slice(bytes).map_err(|_| DeliveryError::InvalidResponse {
+            endpoint: shown,
+            what: format!("HTTP {status} without a JSON body"),
+        }),
+        401 => Err(DeliveryError::Unauthorized {
+            endpoint: shown,
+            code: error_code(bytes).unwrap_or_else(|| "no error code".into()),
+        }),
+        403 => Err(DeliveryError::Forbidden {
+            resource: resource.to_owned(),
+            action: action.to_owned(),
+        }),
+        404 => Err(DeliveryError::NotFound {
+            resource: resource.to_owned(),
+            action: action.to_owned(),
+        }),
+        _ => Err(DeliveryError::Status {
+            endpoint: shown,
+            status,
+        }),
     }
 }
 
