@@ -1,14 +1,15 @@
 //! NocoBaseMailIntegration reconcile, as a pipeline of named steps (one module each):
 //!
 //! 1. [`gate`]: wait out the backoff a recorded failure asked for (kept in status, so restarts honour it);
-//! 2. [`resolve`]: the EntraTenant and a Graph client for it;
+//! 2. [`resolve`]: the EntraTenant and a Graph client for it; [`snapshot`] decides whether Graph is read again;
 //! 3. [`application`]: app registration, service principal, admin consent;
 //! 4. [`observe`]: live credentials, the Secret, deliveries (consumers, NocoBase, acknowledgement);
 //! 5. `planner::rotation::plan`: what to mint, write, revoke (pure);
-//! 6. [`execute`]: carry out the plan (mint + verify, Secret, consumers, revocations);
+//! 6. [`execute`]: carry out the plan (mint + verify, Secret, consumers, revocations) and the Secret repair that
+//!    [`held`] decides (pure);
 //! 7. [`deliver`]: push the Secret's credential into NocoBase and read it back;
 //! 8. [`status`]: derive status and conditions from all of the above (pure);
-//! 9. [`report`]: write status, events, metrics.
+//! 9. [`report`]: write status, events, metrics; [`snapshot`] keeps Graph's answer for the next reconcile.
 //!
 //! Writes happen only when something differs; the steady state makes none.
 
