@@ -154,6 +154,55 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// Waits for the lease, runs the controllers while it is held, and releases it on the way out.
+async fn run_as_leader(
+    client: Client,
+    config: Config,
+    namespace: &str,
+    ready: &AtomicBool,
+    shutdown: Shutdown,
+) -> Result<(), MainError> {
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| uuid::Uuid::new_v4().to_string());
+    let manager = LeaseManagerBuilder::new(client.clone(), "entramail-operator")
+        .with_namespace(namespace)
+        .with_identity(identity)
+        .build()
+        .await?;
+    let (mut leader, lease_task) = manager.watch().await;
+    tracing::info!("waiting for leadership");
+    // Ready (for the Service) as soon as we run; standbys are healthy but not serving.
+    loop {
+        if *leader.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            changed = leader.changed() => if changed.is_err() { return Ok(()); },
+            _ = shutdown.clone().requested() => return Ok(()),
+        }
+    }
+    tracing::info!("acquired leadership; starting controllers");
+    ready.store(true, Ordering::Relaxed);
+    let lost = async {
+        while leader.changed().await.is_ok() {
+            if !*leader.borrow() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = run_until_drained(controller::run(client, config), shutdown.clone()) => {},
+        _ = lost => tracing::warn!("lost leadership; exiting so a fresh instance can wait for it"),
+    }
+    drop(leader); // closes the channel: the lease task releases the lease
+    if tokio::time::timeout(LEASE_RELEASE_GRACE, lease_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("lease not released in time; a standby takes over when it expires");
+    }
+    Ok(())
+}
+
 async fn run() -> Result<(), MainError> {
     // First, so a SIGTERM at any later moment is seen (see entramail_operator::shutdown).
     let shutdown = Shutdown::on_signals().map_err(MainError::Signals)?;
@@ -192,45 +241,7 @@ async fn run() -> Result<(), MainError> {
     };
 
     if args.leader_elect() {
-        let identity =
-            std::env::var("POD_NAME").unwrap_or_else(|_| uuid::Uuid::new_v4().to_string());
-        let manager = LeaseManagerBuilder::new(client.clone(), "entramail-operator")
-            .with_namespace(&args.operator_namespace)
-            .with_identity(identity)
-            .build()
-            .await?;
-        let (mut leader, lease_task) = manager.watch().await;
-        tracing::info!("waiting for leadership");
-        // Ready (for the Service) as soon as we run; standbys are healthy but not serving.
-        loop {
-            if *leader.borrow_and_update() {
-                break;
-            }
-            tokio::select! {
-                changed = leader.changed() => if changed.is_err() { return Ok(()); },
-                _ = shutdown.clone().requested() => return Ok(()),
-            }
-        }
-        tracing::info!("acquired leadership; starting controllers");
-        ready.store(true, Ordering::Relaxed);
-        let lost = async {
-            while leader.changed().await.is_ok() {
-                if !*leader.borrow() {
-                    return;
-                }
-            }
-        };
-        tokio::select! {
-            _ = run_until_drained(controller::run(client, config), shutdown.clone()) => {},
-            _ = lost => tracing::warn!("lost leadership; exiting so a fresh instance can wait for it"),
-        }
-        drop(leader); // closes the channel: the lease task releases the lease
-        if tokio::time::timeout(LEASE_RELEASE_GRACE, lease_task)
-            .await
-            .is_err()
-        {
-            tracing::warn!("lease not released in time; a standby takes over when it expires");
-        }
+        run_as_leader(client, config, &args.operator_namespace, &ready, shutdown).await?;
     } else {
         ready.store(true, Ordering::Relaxed);
         run_until_drained(controller::run(client, config), shutdown.clone()).await;

@@ -1,21 +1,16 @@
 //! `NocoBaseMailIntegration`: one Entra app registration + client secret for NocoBase's email manager.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    conditions::Condition,
-    delivery::{DeliverySpec, DeliveryStatus},
+    delivery::DeliverySpec,
     duration::GoDuration,
+    integration_secret::SecretSpec,
+    integration_status::NocoBaseMailIntegrationStatus,
     scopes::{ExtraScope, GraphScope, delegated_scopes},
-    validation::{
-        DNS1123_LABEL_REGEX, SECRET_KEY_REGEX, dns1123_subdomain_rule, guid_rule, immutable_rule,
-        secure_url_rule,
-    },
+    validation::{DNS1123_LABEL_REGEX, guid_rule, immutable_rule, secure_url_rule},
 };
 
 /// Path NocoBase serves its mail OAuth callback on, appended to `nocobaseOrigin`.
@@ -193,142 +188,6 @@ impl SignInAudience {
     }
 }
 
-/// The target Secret and its credential policy.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[x_kube(
-    validation = kube::core::Rule::new("!(has(self.renewBefore) && has(self.renewBeforePercentage))")
-        .message("set either renewBefore or renewBeforePercentage, not both"),
-    validation = kube::core::Rule::new("!has(self.renewBefore) || duration(self.renewBefore) < duration(self.lifetime)")
-        .message("renewBefore must be shorter than lifetime"),
-)]
-pub struct SecretSpec {
-    /// Name of the Secret in this namespace. Default: "<name of this resource>-entra".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 253))]
-    #[x_kube(validation = dns1123_subdomain_rule("secret.name"))]
-    pub name: Option<String>,
-
-    /// Keys the values are stored under in the Secret.
-    #[serde(default)]
-    pub keys: SecretKeys,
-
-    /// Extra labels put on the Secret.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 64))]
-    pub labels: BTreeMap<String, String>,
-
-    /// Extra annotations put on the Secret.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 64))]
-    pub annotations: BTreeMap<String, String>,
-
-    /// Validity of each client secret, as a Go duration (e.g. "4320h" = 180 days). Greater than 0, at most
-    /// "17520h" (2 years). Tenants often enforce a shorter maximum via app-management policies.
-    #[serde(default = "default_lifetime")]
-    #[x_kube(
-        validation = kube::core::Rule::new("duration(self) > duration('0s')").message("lifetime must be greater than 0"),
-        validation = kube::core::Rule::new("duration(self) <= duration('17520h')").message("lifetime must be at most 17520h (2 years)"),
-    )]
-    pub lifetime: GoDuration,
-
-    /// Renew when the current secret has this much validity left (Go duration, shorter than lifetime).
-    /// Mutually exclusive with renewBeforePercentage. If neither is set, renewal starts when 1/3 of the
-    /// lifetime is left.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub renew_before: Option<GoDuration>,
-
-    /// Renew when this percentage (1-99) of the lifetime is left. Mutually exclusive with renewBefore.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 99))]
-    pub renew_before_percentage: Option<i32>,
-}
-
-impl Default for SecretSpec {
-    fn default() -> Self {
-        Self {
-            name: None,
-            keys: SecretKeys::default(),
-            labels: BTreeMap::new(),
-            annotations: BTreeMap::new(),
-            lifetime: default_lifetime(),
-            renew_before: None,
-            renew_before_percentage: None,
-        }
-    }
-}
-
-fn default_lifetime() -> GoDuration {
-    GoDuration::from_hours(DEFAULT_LIFETIME_HOURS)
-}
-
-impl SecretSpec {
-    /// The Secret's name: `secret.name`, or `<cr_name>-entra`.
-    pub fn secret_name(&self, cr_name: &str) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| format!("{cr_name}{DEFAULT_SECRET_SUFFIX}"))
-    }
-}
-
-/// Keys inside the Secret. Each must be a valid Secret key (letters, digits, '-', '_', '.').
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-#[x_kube(validation = kube::core::Rule::new(
-    "[self.clientId, self.clientSecret, self.tenantId, self.expiresAt, self.previousClientSecret].all(k, [self.clientId, self.clientSecret, self.tenantId, self.expiresAt, self.previousClientSecret].filter(x, x == k).size() == 1)"
-).message("secret keys must all be different"))]
-pub struct SecretKeys {
-    /// Key holding the application (client) ID. Default "clientId".
-    #[serde(default = "default_key_client_id")]
-    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_REGEX))]
-    pub client_id: String,
-    /// Key holding the current client secret. Default "clientSecret".
-    #[serde(default = "default_key_client_secret")]
-    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_REGEX))]
-    pub client_secret: String,
-    /// Key holding the directory (tenant) ID. Default "tenantId".
-    #[serde(default = "default_key_tenant_id")]
-    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_REGEX))]
-    pub tenant_id: String,
-    /// Key holding the current secret's expiry (RFC 3339). Default "expiresAt".
-    #[serde(default = "default_key_expires_at")]
-    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_REGEX))]
-    pub expires_at: String,
-    /// Key holding the previous client secret during the rotation overlap (absent otherwise).
-    /// Default "previousClientSecret".
-    #[serde(default = "default_key_previous_client_secret")]
-    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_REGEX))]
-    pub previous_client_secret: String,
-}
-
-fn default_key_client_id() -> String {
-    "clientId".into()
-}
-fn default_key_client_secret() -> String {
-    "clientSecret".into()
-}
-fn default_key_tenant_id() -> String {
-    "tenantId".into()
-}
-fn default_key_expires_at() -> String {
-    "expiresAt".into()
-}
-fn default_key_previous_client_secret() -> String {
-    "previousClientSecret".into()
-}
-
-impl Default for SecretKeys {
-    fn default() -> Self {
-        Self {
-            client_id: default_key_client_id(),
-            client_secret: default_key_client_secret(),
-            tenant_id: default_key_tenant_id(),
-            expires_at: default_key_expires_at(),
-            previous_client_secret: default_key_previous_client_secret(),
-        }
-    }
-}
-
 /// How a new credential reaches workloads that read the Secret, and how long the previous one is kept at least.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -445,98 +304,6 @@ impl ApplicationSpec {
         }
         uris
     }
-}
-
-/// Observed state, written by the operator.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NocoBaseMailIntegrationStatus {
-    /// The metadata.generation last fully reconciled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Ready, TenantReady, ApplicationReady, CredentialReady, CredentialVerified, SecretSynced, ConsumersUpdated,
-    /// AdminConsentGranted, Delivered (a pending or failed delivery does not make Ready false).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-    /// Application (client) ID of the app registration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_id: Option<String>,
-    /// Object ID of the app registration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub application_object_id: Option<String>,
-    /// Object ID of the app's service principal (enterprise application).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_principal_id: Option<String>,
-    /// The client secret currently stored in the Secret (metadata only, never the value).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current_credential: Option<CredentialStatus>,
-    /// Older client secrets still valid in Entra, waiting to be revoked after the overlap.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["keyId"]))]
-    pub previous_credentials: Vec<PreviousCredentialStatus>,
-    /// When the operator will create the next client secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub renewal_time: Option<Time>,
-    /// Consecutive failed attempts (drives back-off); reset on success.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed_attempts: Option<i32>,
-    /// After a failure: no new attempt before this time unless the spec or an annotation changes (survives
-    /// operator restarts, so a restart does not retry every failing integration at once).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_attempt_after: Option<Time>,
-    /// The person-set annotations (rotate, acknowledged-key-id) the last failed attempt saw: when they change, the
-    /// next attempt goes ahead at once instead of waiting for nextAttemptAfter.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed_with_annotations: Option<String>,
-    /// The last value of the entramail.io/rotate annotation that was acted upon.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_rotation_trigger: Option<String>,
-    /// Name of the Secret holding the credential.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_name: Option<String>,
-    /// What each NocoBase delivery target confirmed (spec.delivery.nocobase).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<DeliveryStatus>,
-    /// Directory (tenant) ID the app lives in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant_id: Option<String>,
-}
-
-/// The live client secret (Graph passwordCredential metadata).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CredentialStatus {
-    /// passwordCredential keyId.
-    pub key_id: String,
-    /// First characters of the secret, as shown in the Entra portal.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    /// Expiry (endDateTime).
-    pub not_after: Time,
-    /// When the operator created it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<Time>,
-    /// passwordCredential displayName (carries this resource's UID).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-}
-
-/// A superseded client secret awaiting revocation.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PreviousCredentialStatus {
-    /// passwordCredential keyId.
-    pub key_id: String,
-    /// First characters of the secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    /// Expiry (endDateTime).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_after: Option<Time>,
-    /// Earliest time it will be revoked (Secret switch + overlap), once every delivery confirmed its successor.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoke_after: Option<Time>,
 }
 
 #[cfg(test)]

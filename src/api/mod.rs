@@ -4,6 +4,8 @@ pub mod conditions;
 pub mod delivery;
 pub mod duration;
 pub mod integration;
+pub mod integration_secret;
+pub mod integration_status;
 pub mod manifests;
 pub mod scopes;
 pub mod tenant;
@@ -15,6 +17,8 @@ pub use conditions::{
 pub use delivery::*;
 pub use duration::GoDuration;
 pub use integration::*;
+pub use integration_secret::*;
+pub use integration_status::*;
 pub use scopes::{ExtraScope, GRAPH_RESOURCE_APP_ID, GraphScope, REQUIRED_SCOPES};
 pub use tenant::*;
 

@@ -23,7 +23,10 @@
 use super::http::{http_client_builder, parse_retry_after};
 use super::{Cloud, SecretText};
 use serde::Deserialize;
-use std::time::{Duration, Instant};
+use std::{
+    ops::ControlFlow,
+    time::{Duration, Instant},
+};
 use url::Url;
 
 /// AADSTS codes Entra answers while a fresh secret or application has not replicated yet (see module docs).
@@ -152,80 +155,94 @@ pub async fn verify_client_secret(
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        let outcome = match http.post(url.clone()).form(&form).send().await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-                match resp.bytes().await {
-                    Ok(body) => classify(status, &body, retry_after),
-                    Err(e) => Outcome::Unavailable {
-                        message: e.without_url().to_string(),
-                        retry_after: None,
-                    },
-                }
+        let outcome = request_token(&http, &url, &form).await;
+        match after_attempt(outcome, options, attempts, started, client_id, secret) {
+            ControlFlow::Break(result) => return result,
+            ControlFlow::Continue(delay) => tokio::time::sleep(delay).await,
+        }
+    }
+}
+
+/// One token request, classified.
+async fn request_token(http: &reqwest::Client, url: &Url, form: &[(&str, &str)]) -> Outcome {
+    match http.post(url.clone()).form(form).send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+            match resp.bytes().await {
+                Ok(body) => classify(status, &body, retry_after),
+                Err(e) => Outcome::Unavailable {
+                    message: e.without_url().to_string(),
+                    retry_after: None,
+                },
             }
-            Err(e) => Outcome::Unavailable {
-                message: e.without_url().to_string(),
-                retry_after: None,
-            },
-        };
-        let delay = match outcome {
-            Outcome::Valid => {
-                tracing::debug!(client_id, attempts, "new client secret authenticates");
-                return Ok(attempts);
-            }
-            Outcome::Refused {
-                status,
+        }
+        Err(e) => Outcome::Unavailable {
+            message: e.without_url().to_string(),
+            retry_after: None,
+        },
+    }
+}
+
+/// After attempt number `attempts`: the result (proven, refused, or out of time), or how long to wait before the
+/// next one. Entra's texts are scrubbed of the secret before they go anywhere.
+fn after_attempt(
+    outcome: Outcome,
+    options: &VerifyOptions,
+    attempts: u32,
+    started: Instant,
+    client_id: &str,
+    secret: &SecretText,
+) -> ControlFlow<Result<u32, VerifyError>, Duration> {
+    let in_time = |d: Option<Duration>| d.filter(|d| started.elapsed() + *d <= options.max_wait);
+    match outcome {
+        Outcome::Valid => {
+            tracing::debug!(client_id, attempts, "new client secret authenticates");
+            ControlFlow::Break(Ok(attempts))
+        }
+        Outcome::Refused {
+            status,
+            code,
+            error,
+            description,
+        } => ControlFlow::Break(Err(VerifyError::Rejected {
+            status,
+            code,
+            error: scrub(&error, secret),
+            description: scrub(&description, secret),
+            attempts,
+        })),
+        Outcome::NotYet { code } => {
+            tracing::debug!(
+                client_id,
+                attempts,
                 code,
-                error,
-                description,
-            } => {
-                return Err(VerifyError::Rejected {
-                    status,
+                "new client secret not accepted yet"
+            );
+            match in_time(next_delay(options, attempts, None)) {
+                Some(d) => ControlFlow::Continue(d),
+                None => ControlFlow::Break(Err(VerifyError::NotYetValid {
                     code,
-                    error: scrub(&error, secret),
-                    description: scrub(&description, secret),
                     attempts,
-                });
+                    waited: started.elapsed(),
+                })),
             }
-            Outcome::NotYet { code } => {
-                tracing::debug!(
-                    client_id,
-                    attempts,
-                    code,
-                    "new client secret not accepted yet"
-                );
-                let delay = next_delay(options, attempts, None);
-                match delay.filter(|d| started.elapsed() + *d <= options.max_wait) {
-                    Some(d) => d,
-                    None => {
-                        return Err(VerifyError::NotYetValid {
-                            code,
-                            attempts,
-                            waited: started.elapsed(),
-                        });
-                    }
-                }
+        }
+        Outcome::Unavailable {
+            message,
+            retry_after,
+        } => {
+            let message = scrub(&message, secret);
+            tracing::debug!(client_id, attempts, %message, "token endpoint unavailable");
+            match in_time(next_delay(options, attempts, retry_after)) {
+                Some(d) => ControlFlow::Continue(d),
+                None => ControlFlow::Break(Err(VerifyError::Transport { message, attempts })),
             }
-            Outcome::Unavailable {
-                message,
-                retry_after,
-            } => {
-                let message = scrub(&message, secret);
-                tracing::debug!(client_id, attempts, %message, "token endpoint unavailable");
-                match next_delay(options, attempts, retry_after)
-                    .filter(|d| started.elapsed() + *d <= options.max_wait)
-                {
-                    Some(d) => d,
-                    None => return Err(VerifyError::Transport { message, attempts }),
-                }
-            }
-        };
-        tokio::time::sleep(delay).await;
+        }
     }
 }
 

@@ -26,14 +26,19 @@ pub enum Error {
     InvalidSpec(String),
     #[error("object has no {0}")]
     MissingField(&'static str),
+    /// Adding or removing the finalizer failed (the Apply/Cleanup failures are returned as themselves).
     #[error("finalizer: {0}")]
-    Finalizer(String),
-    #[error("the new client secret {key_id} did not authenticate within {waited_secs}s: {message}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("the new client secret {key_id} did not authenticate within {waited_secs}s: {source}")]
     NotVerified {
         key_id: String,
         waited_secs: u64,
-        message: String,
+        #[source]
+        source: crate::auth::VerifyError,
     },
+    /// The rotation plan contradicts itself (a bug, never the spec's fault): nothing of it is carried out further.
+    #[error("invalid rotation plan: {0}")]
+    InvalidPlan(&'static str),
 }
 
 impl Error {
@@ -51,6 +56,7 @@ impl Error {
             Self::MissingField(_) => "InvalidObject",
             Self::Finalizer(_) => "FinalizerFailed",
             Self::NotVerified { .. } => "CredentialNotVerified",
+            Self::InvalidPlan(_) => "InvalidPlan",
         }
     }
 
@@ -66,7 +72,7 @@ impl Error {
             | Self::AdoptedAppNotFound(_)
             | Self::InvalidSpec(_)
             | Self::MissingField(_) => true,
-            Self::Finalizer(_) => false,
+            Self::Finalizer(_) | Self::InvalidPlan(_) => false,
         }
     }
 

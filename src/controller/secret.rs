@@ -147,3 +147,7 @@ pub async fn apply(api: &Api<Secret>, secret: &Secret) -> Result<Secret> {
         )
         .await?)
 }
+
+#[cfg(test)]
+#[path = "secret_tests.rs"]
+mod tests;

@@ -1,3 +1,4 @@
+use super::variables::{VariableList, confirm_variables};
 use super::*;
 
 fn client(base: &str) -> NocoBaseClient {

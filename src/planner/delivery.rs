@@ -87,10 +87,42 @@ pub fn to_deliver(d: &Deliveries) -> (bool, bool) {
     )
 }
 
+/// The consumer channel after this reconcile's plan ran: workloads restarted now are rolling out (`pending`: or some
+/// named workload does not exist, which confirms nothing); with no consumers configured there is nothing to confirm;
+/// after a mint without a restart they read the new Secret when they start; otherwise what was observed still holds.
+pub fn consumers_after(
+    configured: bool,
+    pending: bool,
+    minted: bool,
+    observed: Confirmation,
+) -> Confirmation {
+    if pending {
+        Confirmation::Pending
+    } else if !configured {
+        Confirmation::NotConfigured
+    } else if minted {
+        Confirmation::Confirmed
+    } else {
+        observed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use Confirmation::*;
+
+    #[test]
+    fn consumers_after_the_plan() {
+        // A restart now means a rollout in progress, whatever was observed before.
+        assert_eq!(consumers_after(true, true, true, Confirmed), Pending);
+        assert_eq!(consumers_after(false, false, true, Pending), NotConfigured);
+        // Minted without restarting anything: the workloads start with the new Secret.
+        assert_eq!(consumers_after(true, false, true, Pending), Confirmed);
+        // Nothing happened: the observation stands.
+        assert_eq!(consumers_after(true, false, false, Pending), Pending);
+        assert_eq!(consumers_after(true, false, false, Confirmed), Confirmed);
+    }
 
     fn d(consumers: Confirmation, variables: Confirmation, record: Confirmation) -> Deliveries {
         Deliveries {

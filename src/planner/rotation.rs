@@ -12,7 +12,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::tag::{credential_tag, parse_tag};
 
+mod limit;
 mod types;
+
+use limit::mint_or_block;
 
 pub use types::*;
 
@@ -209,52 +212,6 @@ fn revocations(
     revocations
 }
 
-/// Phase 4: the mint, unless Entra's limit on client secrets blocks it. Returns (what to mint, what blocks it).
-fn mint_or_block(
-    view: &View<'_, '_>,
-    mint_reason: Option<MintReason>,
-    revoked: &[&str],
-    next: &mut RotationStatus,
-    wake: &mut Vec<DateTime<Utc>>,
-) -> (Option<MintReason>, Option<Blocked>) {
-    let Input {
-        live,
-        max_secrets,
-        now,
-        ..
-    } = *view.input;
-    let Some(reason) = mint_reason else {
-        return (None, None);
-    };
-    let remaining = live
-        .iter()
-        .filter(|c| !revoked.contains(&c.key_id.as_str()))
-        .count();
-    let limit = match max_secrets {
-        Some(limit) if remaining >= limit => limit,
-        _ => return (Some(reason), None),
-    };
-    let blocked = Blocked {
-        reason,
-        limit,
-        holders: holders(view.input, view.secret_key, revoked, next),
-    };
-    // A slot frees when a holder expires or its hold ends (deliveries wake us themselves).
-    wake.extend(
-        live.iter()
-            .filter(|c| view.ours(c) && !revoked.contains(&c.key_id.as_str()))
-            .filter_map(|c| c.end)
-            .filter(|e| *e > now),
-    );
-    if let Some(k) = view.secret_key
-        && let Some(c) = view.find(k)
-    {
-        next.current_key_id = Some(k.to_string());
-        next.not_after = c.end.or(next.not_after);
-    }
-    (None, Some(blocked))
-}
-
 /// Phase 5: the actions, in order: drop the Secret's previous text, revoke, then mint, write and restart.
 fn actions(
     view: &View<'_, '_>,
@@ -283,19 +240,20 @@ fn actions(
     actions
 }
 
-/// The mint with its Secret write and consumer restart; `next` records the new credential's schedule.
+/// The mint with its Secret write and, when there are consumers, their restart; `next` records the new credential's schedule.
 fn mint(
     view: &View<'_, '_>,
     reason: MintReason,
     next: &mut RotationStatus,
     wake: &mut Vec<DateTime<Utc>>,
-) -> [Action; 3] {
+) -> Vec<Action> {
     let Input {
         uid,
         live,
         status,
         policy,
         trigger,
+        consumers,
         now,
         ..
     } = *view.input;
@@ -317,7 +275,7 @@ fn mint(
         next.handled_trigger = trigger.map(str::to_string);
     }
     wake.push(renew);
-    [
+    let mut actions = vec![
         Action::Mint {
             display_name: credential_tag(uid, seq),
             end,
@@ -326,8 +284,11 @@ fn mint(
         Action::WriteSecret(SecretWrite::NewCurrent {
             previous_key_id: view.secret_key.map(str::to_string),
         }),
-        Action::RestartConsumers,
-    ]
+    ];
+    if consumers {
+        actions.push(Action::RestartConsumers);
+    }
+    actions
 }
 
 /// Phase 6: forget retiring entries that were revoked now or no longer exist (revoked earlier, or deleted by
@@ -422,40 +383,6 @@ fn replacement(
             }
         }
     }
-}
-
-/// The live credentials that fill Entra's limit after this plan's revocations, and why each stays.
-fn holders(
-    input: &Input<'_>,
-    secret_key: Option<&str>,
-    revoked: &[&str],
-    next: &RotationStatus,
-) -> Vec<(String, Holder, Option<DateTime<Utc>>)> {
-    // Confirmed (the same test revocations() applies): only the overlap keeps it.
-    let confirmed = input.delivered && secret_key.is_some();
-    input
-        .live
-        .iter()
-        .filter(|c| !revoked.contains(&c.key_id.as_str()))
-        .map(|c| {
-            let hold_ends = next
-                .retiring
-                .iter()
-                .find(|r| r.key_id == c.key_id)
-                .map(|r| r.revoke_after)
-                .filter(|until| confirmed && *until > input.now);
-            let why = if Some(c.key_id.as_str()) == secret_key {
-                Holder::InSecret
-            } else if parse_tag(c.display_name.as_deref(), input.uid).is_none() {
-                Holder::Foreign
-            } else if let Some(until) = hold_ends {
-                Holder::InOverlap(until)
-            } else {
-                Holder::AwaitingDelivery
-            };
-            (c.key_id.clone(), why, c.end)
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -62,8 +62,20 @@ fn input<'a>(
         trigger: None,
         delivered: true,
         max_secrets: None,
+        consumers: true,
         now: t(now),
     }
+}
+
+#[test]
+fn no_consumers_no_restart() {
+    let (secret, status) = (SecretView::default(), RotationStatus::default());
+    let p = plan(&Input {
+        consumers: false,
+        ..input(&[], &secret, &status, 0)
+    });
+    assert!(p.mint().is_some());
+    assert!(!p.actions.contains(&Action::RestartConsumers));
 }
 
 #[test]
@@ -627,7 +639,7 @@ proptest! {
     #[test]
     fn invariants((live, secret, status, now, trigger, (delivered, limit)) in arb_world()) {
         let i = Input { uid: UID, live: &live, secret: &secret, status: &status, policy: policy(),
-            trigger: trigger.as_deref(), delivered, max_secrets: limit, now: t(now) };
+            trigger: trigger.as_deref(), delivered, max_secrets: limit, consumers: true, now: t(now) };
         let p = plan(&i);
         let secret_key = secret.current_key_id.clone().filter(|_| secret.has_text);
         let mints = p.actions.iter().filter(|a| matches!(a, Action::Mint { .. })).count();

@@ -17,7 +17,7 @@ use crate::{
     api::{EntraTenant, NocoBaseMailIntegration},
     controller::{Context, consumers},
     graph::Application,
-    planner::delivery::{Confirmation, to_deliver},
+    planner::delivery::{consumers_after, to_deliver},
 };
 
 pub async fn nocobase(
@@ -31,17 +31,13 @@ pub async fn nocobase(
 ) {
     let key = done.in_secret.as_ref().map(|s| s.key_id.clone());
     let missing = missing_consumers(seen, done);
-    // Consumers restarted now are rolling out, missing ones confirm nothing; otherwise what observe saw still holds.
-    let consumers = if !done.restarted.is_empty() || !missing.is_empty() {
-        Confirmation::Pending
-    } else if cr.spec.rotation.consumers.is_empty() {
-        Confirmation::NotConfigured
-    } else if done.minted.is_some() {
-        // New credential and no restart ran (the plan always restarts with a mint): nothing to wait for.
-        Confirmation::Confirmed
-    } else {
-        seen.consumers
-    };
+    // Missing consumers confirm nothing: like a restart that is still rolling out.
+    let consumers = consumers_after(
+        !cr.spec.rotation.consumers.is_empty(),
+        !done.restarted.is_empty() || !missing.is_empty(),
+        done.minted.is_some(),
+        seen.consumers,
+    );
     let before = observe::deliveries(cr, &run.status, key.as_deref(), consumers);
     let (variables, record) = to_deliver(&before);
     if let (Some(nb), Some(s)) = (&cr.spec.delivery.nocobase, &done.in_secret)

@@ -1,17 +1,22 @@
-//! Step 6: carry out the rotation plan in order, stopping at the first failure. Every effect is one of the plan's
-//! actions, plus one named repair: the Secret's metadata (labels, tenantId, keys) brought back to the spec when
-//! nothing else wrote it.
+//! Step 6: carry out the rotation plan in order, stopping at the first failure, one method per action. Every effect
+//! is one of the plan's actions, or the Secret metadata repair decided purely by [`held::decide`] (labels,
+//! tenantId, keys brought back to the spec when no planned write rewrites the Secret).
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
 
-use super::{StepError, observe::Seen, status::Run};
+use super::{
+    StepError,
+    held::{self, Held},
+    observe::Seen,
+    status::Run,
+};
 use crate::{
     api::{EntraTenant, NocoBaseMailIntegration},
     controller::{Context, consumers, error::Error, secret, tenant, time},
     graph::{Application, GraphClient, SecretText},
-    planner::rotation::{Action as Step, Plan, SecretWrite},
+    planner::rotation::{Action as Step, MintReason, Plan, RevokeReason, SecretWrite},
 };
 
 /// A credential minted in this reconcile (metadata only; the text went into the Secret).
@@ -57,141 +62,222 @@ pub async fn plan(
     if !plan.actions.is_empty() {
         tracing::info!(actions = ?plan.actions, "executing rotation plan");
     }
+    // Decided before anything runs, from what was observed and planned (pure); performed last.
+    let held = held::decide(
+        cr,
+        &app.app_id,
+        &tenant.spec.tenant_id,
+        seen,
+        plan,
+        run.status.current_credential.as_ref(),
+        run.now,
+    )
+    .map_err(StepError::Secret)?;
     let ns = cr.namespace().unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let keys = &cr.spec.secret.keys;
-    let mut done = Done::default();
-    let mut new_text: Option<SecretText> = None;
-    let current_text = seen
-        .secret
-        .as_ref()
-        .and_then(|s| secret::text(s, &keys.client_secret));
-    let content = |key_id: String, text: SecretText, expires_at, previous| secret::Content {
-        client_id: app.app_id.clone(),
-        tenant_id: tenant.spec.tenant_id.clone(),
-        current_key_id: key_id,
-        current: text,
-        expires_at,
-        previous,
+    let mut x = Executor {
+        ctx,
+        cr,
+        tenant,
+        graph,
+        app,
+        seen,
+        run,
+        secrets: Api::namespaced(ctx.client.clone(), &ns),
+        current_text: seen
+            .secret
+            .as_ref()
+            .and_then(|s| secret::text(s, &cr.spec.secret.keys.client_secret)),
+        new_text: None,
+        done: Done::default(),
     };
     for step in &plan.actions {
         match step {
-            Step::WriteSecret(SecretWrite::DropPrevious) => {
-                let (Some(key), Some(text)) = (seen.secret_key(), current_text.clone()) else {
-                    continue;
-                };
-                let c = content(key.to_string(), text, current_end(seen, run, key), None);
-                write(&secrets, cr, &seen.secret_name, &c).await?;
-                done.secret_written = true;
-            }
-            Step::Revoke { key_id, reason } => {
-                graph
-                    .remove_password(&app.id, key_id)
-                    .await
-                    .map_err(|e| StepError::Credential(e.into()))?;
-                run.event(
-                    "Revoked",
-                    format!("revoked client secret {key_id} ({reason:?})"),
-                );
-            }
+            Step::WriteSecret(SecretWrite::DropPrevious) => x.drop_previous().await?,
+            Step::Revoke { key_id, reason } => x.revoke(key_id, *reason).await?,
             Step::Mint {
                 display_name,
                 end,
                 reason,
-            } => {
-                // Not retried here: addPassword is not idempotent. After an ambiguous failure the next reconcile
-                // re-reads the app and revokes the tagged orphan before minting again.
-                let np = graph
-                    .add_password(&app.id, display_name, *end)
-                    .await
-                    .map_err(|e| StepError::Credential(e.into()))?;
-                let key_id = np.credential.key_id.clone();
-                run.event(
-                    "CredentialCreated",
-                    format!("created client secret {key_id} ({reason:?})"),
-                );
-                // Verify before trust: an unproven secret never reaches the Secret or NocoBase; if it fails it is
-                // an orphan that the next reconcile revokes.
-                let attempts = verify(ctx, tenant, &app.app_id, &key_id, &np.secret_text)
-                    .await
-                    .map_err(StepError::Verify)?;
-                done.minted = Some(Minted {
-                    key_id,
-                    hint: np.credential.hint.clone(),
-                    display_name: display_name.clone(),
-                    end: np.credential.end_date_time.map_or(*end, time::truncate),
-                    verify_attempts: attempts,
-                });
-                new_text = Some(np.secret_text.clone());
-            }
+            } => x.mint(display_name, *end, *reason).await?,
             Step::WriteSecret(SecretWrite::NewCurrent { previous_key_id }) => {
-                let (Some(m), Some(text)) = (&done.minted, new_text.clone()) else {
-                    continue;
-                };
-                let previous = previous_key_id
-                    .as_ref()
-                    .and_then(|k| current_text.clone().map(|t| (k.clone(), t)));
-                let c = content(m.key_id.clone(), text, m.end, previous);
-                write(&secrets, cr, &seen.secret_name, &c).await?;
-                done.secret_written = true;
-                done.in_secret = Some(InSecret {
-                    key_id: c.current_key_id.clone(),
-                    text: c.current.clone(),
-                    expires_at: c.expires_at,
-                });
-                let reason = if seen.secret.is_some() {
-                    "Rotated"
-                } else {
-                    "SecretCreated"
-                };
-                run.event(
-                    reason,
-                    format!(
-                        "Secret {} now holds client secret {}",
-                        seen.secret_name, m.key_id
-                    ),
-                );
+                x.new_current(previous_key_id.as_deref()).await?
             }
-            Step::RestartConsumers => {
-                let spec = &cr.spec.rotation.consumers;
-                if spec.is_empty() {
-                    continue;
-                }
-                let r = consumers::restart(&ctx.client, &ns, spec, run.now)
-                    .await
-                    .map_err(StepError::Consumers)?;
-                (done.restarted, done.missing_consumers) = (r.restarted, r.missing);
-                if !done.restarted.is_empty() {
-                    run.event(
-                        "ConsumersRestarted",
-                        format!("restarted {}", done.restarted.join(", ")),
-                    );
-                }
-            }
+            Step::RestartConsumers => x.restart_consumers(&ns).await?,
         }
     }
-    if done.in_secret.is_none() {
-        done.in_secret = repair_metadata(cr, tenant, app, seen, plan, run, &secrets, &mut done)
-            .await
-            .map_err(StepError::Secret)?;
+    if let Some(h) = held {
+        x.keep(h).await?;
     }
-    Ok(done)
+    Ok(x.done)
 }
 
-/// The expiry to record for the Secret's current credential.
-fn current_end(seen: &Seen, run: &Run, key: &str) -> DateTime<Utc> {
-    seen.live
-        .iter()
-        .find(|c| c.key_id == key)
-        .and_then(|c| c.end)
-        .or_else(|| {
-            run.status
-                .current_credential
-                .as_ref()
-                .filter(|c| c.key_id == key)
-                .map(|c| time::from_time(&c.not_after))
-        })
-        .unwrap_or(run.now)
+/// What the steps share: where they act, and what earlier steps produced.
+struct Executor<'a> {
+    ctx: &'a Context,
+    cr: &'a NocoBaseMailIntegration,
+    tenant: &'a EntraTenant,
+    graph: &'a GraphClient,
+    app: &'a Application,
+    seen: &'a Seen,
+    run: &'a mut Run,
+    secrets: Api<Secret>,
+    /// The Secret's current text before this reconcile.
+    current_text: Option<SecretText>,
+    /// The text minted in this reconcile (goes into the Secret with the next step).
+    new_text: Option<SecretText>,
+    done: Done,
+}
+
+impl Executor<'_> {
+    fn content(
+        &self,
+        key_id: String,
+        text: SecretText,
+        expires_at: DateTime<Utc>,
+        previous: Option<(String, SecretText)>,
+    ) -> secret::Content {
+        secret::Content {
+            client_id: self.app.app_id.clone(),
+            tenant_id: self.tenant.spec.tenant_id.clone(),
+            current_key_id: key_id,
+            current: text,
+            expires_at,
+            previous,
+        }
+    }
+
+    /// Rewrites the Secret without its previous slot (nothing to drop when it holds no current text).
+    async fn drop_previous(&mut self) -> Result<(), StepError> {
+        let (Some(key), Some(text)) = (self.seen.secret_key(), self.current_text.clone()) else {
+            return Ok(());
+        };
+        let prior = self.run.status.current_credential.as_ref();
+        let end = held::current_end(self.seen, prior, self.run.now, key);
+        let c = self.content(key.to_string(), text, end, None);
+        write(&self.secrets, self.cr, &self.seen.secret_name, &c).await?;
+        self.done.secret_written = true;
+        Ok(())
+    }
+
+    async fn revoke(&mut self, key_id: &str, reason: RevokeReason) -> Result<(), StepError> {
+        self.graph
+            .remove_password(&self.app.id, key_id)
+            .await
+            .map_err(|e| StepError::Credential(e.into()))?;
+        self.run.event(
+            "Revoked",
+            format!("revoked client secret {key_id} ({reason:?})"),
+        );
+        Ok(())
+    }
+
+    async fn mint(
+        &mut self,
+        display_name: &str,
+        end: DateTime<Utc>,
+        reason: MintReason,
+    ) -> Result<(), StepError> {
+        // Not retried here: addPassword is not idempotent. After an ambiguous failure the next reconcile re-reads
+        // the app and revokes the tagged orphan before minting again.
+        let np = self
+            .graph
+            .add_password(&self.app.id, display_name, end)
+            .await
+            .map_err(|e| StepError::Credential(e.into()))?;
+        let key_id = np.credential.key_id.clone();
+        self.run.event(
+            "CredentialCreated",
+            format!("created client secret {key_id} ({reason:?})"),
+        );
+        // Verify before trust: an unproven secret never reaches the Secret or NocoBase; if it fails it is an
+        // orphan that the next reconcile revokes.
+        let attempts = verify(
+            self.ctx,
+            self.tenant,
+            &self.app.app_id,
+            &key_id,
+            &np.secret_text,
+        )
+        .await
+        .map_err(StepError::Verify)?;
+        self.done.minted = Some(Minted {
+            key_id,
+            hint: np.credential.hint.clone(),
+            display_name: display_name.to_string(),
+            end: np.credential.end_date_time.map_or(end, time::truncate),
+            verify_attempts: attempts,
+        });
+        self.new_text = Some(np.secret_text.clone());
+        Ok(())
+    }
+
+    /// Writes the credential minted by the plan's previous step as current, the old text as previous.
+    async fn new_current(&mut self, previous_key_id: Option<&str>) -> Result<(), StepError> {
+        // The planner always puts the mint right before this write, and a failed mint stops the plan: without one
+        // the plan itself is wrong, and writing anything would lose the Secret's credential.
+        let (Some(m), Some(text)) = (self.done.minted.clone(), self.new_text.clone()) else {
+            return Err(StepError::Secret(Error::InvalidPlan(
+                "a new current credential to write without a minted one",
+            )));
+        };
+        let previous =
+            previous_key_id.and_then(|k| self.current_text.clone().map(|t| (k.to_string(), t)));
+        let c = self.content(m.key_id.clone(), text, m.end, previous);
+        write(&self.secrets, self.cr, &self.seen.secret_name, &c).await?;
+        self.done.secret_written = true;
+        self.done.in_secret = Some(InSecret {
+            key_id: c.current_key_id,
+            text: c.current,
+            expires_at: c.expires_at,
+        });
+        let reason = if self.seen.secret.is_some() {
+            "Rotated"
+        } else {
+            "SecretCreated"
+        };
+        self.run.event(
+            reason,
+            format!(
+                "Secret {} now holds client secret {}",
+                self.seen.secret_name, m.key_id
+            ),
+        );
+        Ok(())
+    }
+
+    /// Planned only when spec.rotation.consumers names workloads.
+    async fn restart_consumers(&mut self, ns: &str) -> Result<(), StepError> {
+        let spec = &self.cr.spec.rotation.consumers;
+        let r = consumers::restart(&self.ctx.client, ns, spec, self.run.now)
+            .await
+            .map_err(StepError::Consumers)?;
+        (self.done.restarted, self.done.missing_consumers) = (r.restarted, r.missing);
+        if !self.done.restarted.is_empty() {
+            self.run.event(
+                "ConsumersRestarted",
+                format!("restarted {}", self.done.restarted.join(", ")),
+            );
+        }
+        Ok(())
+    }
+
+    /// The Secret keeps its credential: record it for delivery, and apply the metadata repair [`held::decide`]
+    /// found necessary.
+    async fn keep(&mut self, h: Held) -> Result<(), StepError> {
+        if let Some(want) = &h.repair {
+            secret::apply(&self.secrets, want)
+                .await
+                .map_err(StepError::Secret)?;
+            self.done.secret_written = true;
+            tracing::info!(secret = %self.seen.secret_name, "Secret updated to match the spec");
+        }
+        self.done.in_secret = Some(InSecret {
+            key_id: h.content.current_key_id,
+            text: h.content.current,
+            expires_at: h.content.expires_at,
+        });
+        Ok(())
+    }
 }
 
 async fn write(
@@ -205,56 +291,6 @@ async fn write(
         .await
         .map_err(StepError::Secret)?;
     Ok(())
-}
-
-/// The Secret exists with our current text but some field (labels, annotations, tenantId, keys, a previous slot
-/// the plan keeps) differs from the spec: rewrite it. Returns what the Secret holds.
-#[allow(clippy::too_many_arguments)]
-async fn repair_metadata(
-    cr: &NocoBaseMailIntegration,
-    tenant: &EntraTenant,
-    app: &Application,
-    seen: &Seen,
-    plan: &Plan,
-    run: &Run,
-    secrets: &Api<Secret>,
-    done: &mut Done,
-) -> Result<Option<InSecret>, Error> {
-    let keys = &cr.spec.secret.keys;
-    let (Some(live), Some(key)) = (&seen.secret, seen.secret_key()) else {
-        return Ok(None);
-    };
-    let Some(text) = secret::text(live, &keys.client_secret) else {
-        return Ok(None);
-    };
-    if plan.blocked.is_none() && plan.status.current_key_id.as_deref() != Some(key) {
-        return Ok(None);
-    }
-    let previous = seen
-        .view
-        .previous_key_id
-        .as_ref()
-        .filter(|p| plan.status.retiring.iter().any(|r| &r.key_id == *p))
-        .and_then(|p| secret::text(live, &keys.previous_client_secret).map(|t| (p.clone(), t)));
-    let content = secret::Content {
-        client_id: app.app_id.clone(),
-        tenant_id: tenant.spec.tenant_id.clone(),
-        current_key_id: key.to_string(),
-        current: text,
-        expires_at: current_end(seen, run, key),
-        previous,
-    };
-    let want = secret::desired(cr, &seen.secret_name, &content)?;
-    if !done.secret_written && !secret::in_sync(live, &want, &keys.previous_client_secret) {
-        secret::apply(secrets, &want).await?;
-        done.secret_written = true;
-        tracing::info!(secret = %seen.secret_name, "Secret updated to match the spec");
-    }
-    Ok(Some(InSecret {
-        key_id: content.current_key_id,
-        text: content.current,
-        expires_at: content.expires_at,
-    }))
 }
 
 /// Proves a just-minted secret authenticates: a client-credentials token request to the tenant's token endpoint,
@@ -277,9 +313,9 @@ async fn verify(
         &ctx.config.verify,
     )
     .await
-    .map_err(|e| Error::NotVerified {
+    .map_err(|source| Error::NotVerified {
         key_id: key_id.to_string(),
         waited_secs: ctx.config.verify.max_wait.as_secs(),
-        message: e.to_string(),
+        source,
     })
 }

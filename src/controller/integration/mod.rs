@@ -1,14 +1,15 @@
 //! NocoBaseMailIntegration reconcile, as a pipeline of named steps (one module each):
 //!
 //! 1. [`gate`]: wait out the backoff a recorded failure asked for (kept in status, so restarts honour it);
-//! 2. [`resolve`]: the EntraTenant and a Graph client for it;
+//! 2. [`resolve`]: the EntraTenant and a Graph client for it; [`snapshot`] decides whether Graph is read again;
 //! 3. [`application`]: app registration, service principal, admin consent;
 //! 4. [`observe`]: live credentials, the Secret, deliveries (consumers, NocoBase, acknowledgement);
 //! 5. `planner::rotation::plan`: what to mint, write, revoke (pure);
-//! 6. [`execute`]: carry out the plan (mint + verify, Secret, consumers, revocations);
+//! 6. [`execute`]: carry out the plan (mint + verify, Secret, consumers, revocations) and the Secret repair that
+//!    [`held`] decides (pure);
 //! 7. [`deliver`]: push the Secret's credential into NocoBase and read it back;
 //! 8. [`status`]: derive status and conditions from all of the above (pure);
-//! 9. [`report`]: write status, events, metrics.
+//! 9. [`report`]: write status, events, metrics; [`snapshot`] keeps Graph's answer for the next reconcile.
 //!
 //! Writes happen only when something differs; the steady state makes none.
 
@@ -18,6 +19,7 @@ mod deliver;
 mod error;
 mod execute;
 mod gate;
+mod held;
 mod observe;
 mod push;
 mod report;
@@ -73,7 +75,7 @@ pub async fn reconcile(cr: Arc<NocoBaseMailIntegration>, ctx: Arc<Context>) -> R
     match res {
         Ok(a) => Ok(a),
         Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
-        Err(e) => Err(Error::Finalizer(e.to_string())),
+        Err(e) => Err(Error::Finalizer(Box::new(e))),
     }
 }
 
@@ -113,53 +115,13 @@ async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Ac
 
     let outcome = async {
         let (tenant, graph) = resolve::tenant(ctx, &cr, &mut run).await?;
-        let uid = cr.uid().unwrap_or_default();
-        let tenant_key = format!(
-            "{}/{}",
-            tenant.uid().unwrap_or_default(),
-            tenant.metadata.generation.unwrap_or_default()
-        );
-        let drift_check = ctx.config.drift_check_interval;
-        let source = snapshot::decide(
-            ctx.snapshots.get(&uid),
-            cr.meta().generation,
-            &tenant_key,
-            now,
-            drift_check,
-        );
-        let (mut app, mut seen, mut plan) =
+        let source = snapshot_source(ctx, &cr, &tenant, now);
+        let (app, seen, plan) =
             observe_and_plan(ctx, &cr, &tenant, &graph, &source, &mut run).await?;
-        if let snapshot::Source::Cached(s) = &source
-            && !plan.is_quiet()
-        {
-            // Something to do in Graph: act on what Graph says now, not on the cached application.
-            let fresh = snapshot::Source::AppOnly(s.clone());
-            (app, seen, plan) =
-                observe_and_plan(ctx, &cr, &tenant, &graph, &fresh, &mut run).await?;
-        }
         let done = execute::plan(ctx, &cr, &tenant, &graph, &app, &seen, &plan, &mut run).await?;
         run.record_plan(&cr, &app, &seen, &plan, &done);
         deliver::nocobase(ctx, &cr, &app, &tenant, &seen, &done, &mut run).await;
-        let quiet = plan.is_quiet();
-        let snap = snapshot::Snapshot {
-            generation: cr.meta().generation,
-            tenant: tenant_key,
-            app_read_at: match (&source, quiet) {
-                (snapshot::Source::Cached(s), true) => s.app_read_at,
-                _ => now,
-            },
-            // A reconcile that acted changed the application: only its service principal is worth keeping.
-            app_current: quiet,
-            service_principal_id: run.status.service_principal_id.clone().unwrap_or_default(),
-            app: snapshot::slim(app),
-        };
-        let mut requeue_at = plan.requeue_at;
-        if quiet {
-            let check_at = snapshot::drift_check_at(&snap, &uid, drift_check);
-            requeue_at = Some(requeue_at.map_or(check_at, |t| t.min(check_at)));
-        }
-        ctx.snapshots.keep(&uid, snap);
-        Ok::<_, StepError>(requeue_at)
+        Ok::<_, StepError>(remember(ctx, &cr, &tenant, &source, &plan, app, &run))
     }
     .await;
     if outcome.is_err() {
@@ -169,8 +131,66 @@ async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Ac
     report::finish(ctx, &cr, &old, run, outcome).await
 }
 
+/// Which Graph state this reconcile starts from (see [`snapshot::decide`]).
+fn snapshot_source(
+    ctx: &Context,
+    cr: &NocoBaseMailIntegration,
+    tenant: &crate::api::EntraTenant,
+    now: chrono::DateTime<chrono::Utc>,
+) -> snapshot::Source {
+    snapshot::decide(
+        ctx.snapshots.get(&cr.uid().unwrap_or_default()),
+        cr.meta().generation,
+        &snapshot::tenant_key(tenant),
+        now,
+        ctx.config.drift_check_interval,
+    )
+}
+
+/// Keeps the snapshot for the next reconcile; returns when to look again.
+fn remember(
+    ctx: &Context,
+    cr: &NocoBaseMailIntegration,
+    tenant: &crate::api::EntraTenant,
+    source: &snapshot::Source,
+    plan: &rotation::Plan,
+    app: crate::graph::Application,
+    run: &status::Run,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let uid = cr.uid().unwrap_or_default();
+    let (snap, requeue_at) = snapshot::after(
+        source,
+        plan,
+        cr.meta().generation,
+        snapshot::tenant_key(tenant),
+        run.status.service_principal_id.clone().unwrap_or_default(),
+        app,
+        &uid,
+        run.now,
+        ctx.config.drift_check_interval,
+    );
+    ctx.snapshots.keep(&uid, snap);
+    requeue_at
+}
+
 /// Steps 3–5: Graph's state (live, app only, or the snapshot: see [`snapshot`]), what the cluster holds, the plan.
 async fn observe_and_plan(
+    ctx: &Context,
+    cr: &NocoBaseMailIntegration,
+    tenant: &crate::api::EntraTenant,
+    graph: &crate::graph::GraphClient,
+    source: &snapshot::Source,
+    run: &mut status::Run,
+) -> std::result::Result<(crate::graph::Application, observe::Seen, rotation::Plan), StepError> {
+    let planned = observe_once(ctx, cr, tenant, graph, source, run).await?;
+    match snapshot::replan(source, &planned.2) {
+        // Something to do in Graph: act on what Graph says now, not on the cached application.
+        Some(fresh) => observe_once(ctx, cr, tenant, graph, &fresh, run).await,
+        None => Ok(planned),
+    }
+}
+
+async fn observe_once(
     ctx: &Context,
     cr: &NocoBaseMailIntegration,
     tenant: &crate::api::EntraTenant,

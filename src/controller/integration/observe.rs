@@ -74,6 +74,7 @@ impl Seen {
             trigger: self.trigger.as_deref(),
             delivered: self.deliveries.confirmed(),
             max_secrets: self.max_secrets,
+            consumers: !cr.spec.rotation.consumers.is_empty(),
             now: run.now,
         }
     }

@@ -8,15 +8,16 @@
 //!   redirect URIs). The service principal and consent are re-read on every spec change and operator start.
 //!
 //! A cached application only ever stands in for a reconcile that does nothing in Graph: a plan made from one that
-//! wants to mint or revoke is discarded and made again from a fresh read of the application (see
-//! `integration::apply`). A reconcile that acted leaves a snapshot whose application is stale (only its service
+//! wants to mint or revoke is discarded and made again from a fresh read of the application ([`replan`]). A reconcile that acted leaves a snapshot whose application is stale (only its service
 //! principal is reused); a failed one leaves none.
 
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use chrono::{DateTime, Utc};
 
-use crate::graph::Application;
+use kube::ResourceExt;
+
+use crate::{api::EntraTenant, graph::Application, planner::rotation::Plan};
 
 /// Graph's answer at a quiet reconcile.
 #[derive(Debug, Clone)]
@@ -92,6 +93,59 @@ pub fn drift_check_at(s: &Snapshot, uid: &str, drift_check: Duration) -> DateTim
     s.app_read_at + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX)
 }
 
+/// The tenant a snapshot is read from: its uid and generation (a changed tenant spec reads everything again).
+pub fn tenant_key(t: &EntraTenant) -> String {
+    format!(
+        "{}/{}",
+        t.uid().unwrap_or_default(),
+        t.metadata.generation.unwrap_or_default()
+    )
+}
+
+/// A plan made from the cached application that wants to act in Graph is discarded: plan again from a fresh read
+/// of the application (its service principal and consent as cached).
+pub fn replan(source: &Source, plan: &Plan) -> Option<Source> {
+    match source {
+        Source::Cached(s) if !plan.is_quiet() => Some(Source::AppOnly(s.clone())),
+        _ => None,
+    }
+}
+
+/// What a successful reconcile leaves for the next one, and when to look again: the plan's time, or for a quiet
+/// plan the drift check if that comes first. `source` is the one [`decide`] chose (before any [`replan`]).
+#[allow(clippy::too_many_arguments)]
+pub fn after(
+    source: &Source,
+    plan: &Plan,
+    generation: Option<i64>,
+    tenant: String,
+    service_principal_id: String,
+    app: Application,
+    uid: &str,
+    now: DateTime<Utc>,
+    drift_check: Duration,
+) -> (Snapshot, Option<DateTime<Utc>>) {
+    let quiet = plan.is_quiet();
+    let snap = Snapshot {
+        generation,
+        tenant,
+        app_read_at: match (source, quiet) {
+            (Source::Cached(s), true) => s.app_read_at,
+            _ => now,
+        },
+        // A reconcile that acted changed the application: only its service principal is worth keeping.
+        app_current: quiet,
+        service_principal_id,
+        app: slim(app),
+    };
+    let mut requeue_at = plan.requeue_at;
+    if quiet {
+        let check_at = drift_check_at(&snap, uid, drift_check);
+        requeue_at = Some(requeue_at.map_or(check_at, |t| t.min(check_at)));
+    }
+    (snap, requeue_at)
+}
+
 /// Snapshots by integration uid. A plain mutex: every access is a map lookup or insert.
 #[derive(Debug, Default)]
 pub struct Snapshots(Mutex<HashMap<String, Snapshot>>);
@@ -138,6 +192,73 @@ mod tests {
     }
 
     const HOUR: Duration = Duration::from_secs(3600);
+
+    fn plan(actions: Vec<crate::planner::rotation::Action>) -> Plan {
+        Plan {
+            actions,
+            requeue_at: Some(t(7200)),
+            status: Default::default(),
+            blocked: None,
+        }
+    }
+
+    fn revoke() -> crate::planner::rotation::Action {
+        crate::planner::rotation::Action::Revoke {
+            key_id: "k".into(),
+            reason: crate::planner::rotation::RevokeReason::Orphan,
+        }
+    }
+
+    #[test]
+    fn a_cached_plan_with_work_is_made_again_from_a_fresh_read() {
+        let cached = Source::Cached(snap(1, "t/1", 0));
+        assert!(matches!(
+            replan(&cached, &plan(vec![revoke()])),
+            Some(Source::AppOnly(_))
+        ));
+        assert!(replan(&cached, &plan(vec![])).is_none());
+        assert!(replan(&Source::Live, &plan(vec![revoke()])).is_none());
+    }
+
+    #[test]
+    fn after_a_quiet_reconcile_the_snapshot_stays_current_and_the_drift_check_is_due() {
+        let cached = Source::Cached(snap(1, "t/1", 0));
+        let app = snap(1, "t/1", 0).app;
+        let (s, at) = after(
+            &cached,
+            &plan(vec![]),
+            Some(1),
+            "t/1".into(),
+            "sp1".into(),
+            app.clone(),
+            "u",
+            t(10),
+            HOUR,
+        );
+        assert!(s.app_current);
+        assert_eq!(s.app_read_at, t(0), "a cached read keeps its age");
+        let check = drift_check_at(&s, "u", HOUR);
+        assert_eq!(at, Some(check.min(t(7200))));
+        assert!(check >= t(3600) && check < t(3960));
+
+        let (s, at) = after(
+            &Source::Live,
+            &plan(vec![revoke()]),
+            Some(1),
+            "t/1".into(),
+            "sp1".into(),
+            app,
+            "u",
+            t(10),
+            HOUR,
+        );
+        assert!(
+            !s.app_current,
+            "a reconcile that acted leaves a stale application"
+        );
+        assert_eq!(s.app_read_at, t(10));
+        assert_eq!(at, Some(t(7200)));
+    }
 
     #[test]
     fn no_snapshot_reads_live() {

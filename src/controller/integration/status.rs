@@ -7,30 +7,28 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kube::{Resource, ResourceExt};
+use kube::Resource;
+
+mod credential;
+mod messages;
+
+pub use messages::failure_message;
+use messages::{blocked_message, manual_message};
 
 use super::{
     StepError,
-    execute::Done,
     gate::{self, MANUAL_UPDATE_REQUIRED},
-    observe::Seen,
 };
 use crate::{
     api::{
-        self, ACKNOWLEDGED_KEY_ID_ANNOTATION, Condition, ConditionStatus, CredentialStatus,
-        NocoBaseMailIntegration, NocoBaseMailIntegrationStatus, PreviousCredentialStatus,
-        conditions::{
-            CONSUMERS_UPDATED, CREDENTIAL_READY, CREDENTIAL_VERIFIED, DELIVERED, READY,
-            SECRET_SYNCED,
-        },
+        self, Condition, ConditionStatus, NocoBaseMailIntegration, NocoBaseMailIntegrationStatus,
+        conditions::{CREDENTIAL_READY, DELIVERED, READY},
         find_condition,
     },
-    controller::{consumers, error::Error, time},
-    graph::Application,
+    controller::{consumers, time},
     planner::{
         backoff::Backoff,
         delivery::{Confirmation, Deliveries},
-        rotation::{Blocked, Holder, Plan},
     },
 };
 
@@ -129,157 +127,6 @@ impl Run {
                 reason: new.reason,
                 message: new.message,
             });
-        }
-    }
-
-    /// Credential, Secret and consumer facts after the plan ran.
-    pub fn record_plan(
-        &mut self,
-        cr: &NocoBaseMailIntegration,
-        app: &Application,
-        seen: &Seen,
-        plan: &Plan,
-        done: &Done,
-    ) {
-        let now = self.now;
-        let current = match &done.minted {
-            Some(m) => Some(CredentialStatus {
-                key_id: m.key_id.clone(),
-                hint: m.hint.clone(),
-                not_after: time::to_time(m.end),
-                created_at: Some(time::to_time(now)),
-                display_name: Some(m.display_name.clone()),
-            }),
-            None => plan.status.current_key_id.as_ref().map(|k| {
-                let live = app.password_credentials.iter().find(|c| &c.key_id == k);
-                let prior = self
-                    .status
-                    .current_credential
-                    .as_ref()
-                    .filter(|c| &c.key_id == k);
-                CredentialStatus {
-                    key_id: k.clone(),
-                    hint: live
-                        .and_then(|c| c.hint.clone())
-                        .or_else(|| prior.and_then(|c| c.hint.clone())),
-                    not_after: time::to_time(plan.status.not_after.unwrap_or(now)),
-                    created_at: prior.and_then(|c| c.created_at.clone()).or_else(|| {
-                        live.and_then(|c| c.start_date_time)
-                            .map(|t| time::to_time(time::truncate(t)))
-                    }),
-                    display_name: live
-                        .and_then(|c| c.display_name.clone())
-                        .or_else(|| prior.and_then(|c| c.display_name.clone())),
-                }
-            }),
-        };
-        self.has_credential = done.in_secret.is_some();
-        self.status.current_credential = current.clone();
-        self.status.previous_credentials = plan
-            .status
-            .retiring
-            .iter()
-            .map(|r| {
-                let live = app
-                    .password_credentials
-                    .iter()
-                    .find(|c| c.key_id == r.key_id);
-                PreviousCredentialStatus {
-                    key_id: r.key_id.clone(),
-                    hint: live.and_then(|c| c.hint.clone()),
-                    not_after: live
-                        .and_then(|c| c.end_date_time)
-                        .map(|t| time::to_time(time::truncate(t))),
-                    revoke_after: Some(time::to_time(r.revoke_after)),
-                }
-            })
-            .collect();
-        self.status.renewal_time = plan.status.renewal_time.map(time::to_time);
-        self.status.last_rotation_trigger = plan.status.handled_trigger.clone();
-        self.status.secret_name = Some(seen.secret_name.clone());
-
-        let old_cred = find_condition(&self.status.conditions, CREDENTIAL_READY).cloned();
-        match &plan.blocked {
-            Some(b) => {
-                let msg = blocked_message(cr, b, &seen.secret_name);
-                self.set(CREDENTIAL_READY, false, "SecretLimitReached", msg);
-            }
-            None => {
-                let not_after = current.as_ref().map(|c| c.not_after.0.to_string());
-                let renew = self.status.renewal_time.as_ref().map(|t| t.0.to_string());
-                self.set(
-                    CREDENTIAL_READY,
-                    true,
-                    "Valid",
-                    format!(
-                        "client secret valid until {}; renewal at {}",
-                        not_after.unwrap_or_default(),
-                        renew.unwrap_or_default()
-                    ),
-                );
-            }
-        }
-        self.warning_on_change(old_cred.as_ref(), CREDENTIAL_READY);
-        if let Some(m) = &done.minted {
-            self.set(
-                CREDENTIAL_VERIFIED,
-                true,
-                "Verified",
-                format!(
-                    "client secret {} obtained a token from the tenant's token endpoint ({} attempt{})",
-                    m.key_id,
-                    m.verify_attempts,
-                    if m.verify_attempts == 1 { "" } else { "s" }
-                ),
-            );
-        }
-        if self.has_credential {
-            self.set(
-                SECRET_SYNCED,
-                true,
-                "Synced",
-                format!(
-                    "Secret {} holds the current client secret",
-                    seen.secret_name
-                ),
-            );
-        }
-        let spec_consumers = &cr.spec.rotation.consumers;
-        let missing = super::deliver::missing_consumers(seen, done);
-        if spec_consumers.is_empty() {
-            self.set(
-                CONSUMERS_UPDATED,
-                true,
-                "NoConsumers",
-                "no consumer workloads configured",
-            );
-        } else if !missing.is_empty() {
-            self.set(
-                CONSUMERS_UPDATED,
-                false,
-                consumers::CONSUMER_NOT_FOUND,
-                format!("{} not found (see Delivered)", missing.join(", ")),
-            );
-        } else if !done.restarted.is_empty() || seen.consumers == Confirmation::Pending {
-            self.set(
-                CONSUMERS_UPDATED,
-                false,
-                "RollingOut",
-                format!(
-                    "waiting for {} to roll out",
-                    consumers::describe(spec_consumers)
-                ),
-            );
-        } else {
-            self.set(
-                CONSUMERS_UPDATED,
-                true,
-                "UpToDate",
-                format!(
-                    "{} restarted after the last credential change",
-                    consumers::describe(spec_consumers)
-                ),
-            );
         }
     }
 
@@ -424,101 +271,6 @@ impl Run {
         self.warning_on_change(old_ready.as_ref(), READY);
         retry
     }
-}
-
-/// What a person reads in the failing condition: the cause, plus what to change where we know it.
-pub fn failure_message(e: &Error, spec_lifetime: &str) -> String {
-    match e {
-        Error::Graph(g) if g.is_lifetime_policy() => format!(
-            "spec.secret.lifetime {spec_lifetime} exceeds the tenant's app-management policy; lower it. {g}"
-        ),
-        Error::Graph(g) if g.is_credential_type_policy() => format!(
-            "the tenant's app-management policy does not allow client secrets for this app; ask an Entra admin to exempt it (or the operator's apps) from the passwordAddition restriction. {g}"
-        ),
-        e => e.to_string(),
-    }
-}
-
-/// The condition message for a person who must paste the secret by hand.
-fn manual_message(
-    cr: &NocoBaseMailIntegration,
-    key: &str,
-    previous: Option<(String, String)>,
-) -> String {
-    let ns = cr.namespace().unwrap_or_default();
-    let secret = cr.spec.secret.secret_name(&cr.name_any());
-    let keys = &cr.spec.secret.keys;
-    let mut m = format!(
-        "paste client ID ({}) and client secret {key} ({}) from Secret {ns}/{secret} into NocoBase (Settings → Email settings → Outlook), then run: kubectl annotate nocobasemailintegration {} -n {ns} {ACKNOWLEDGED_KEY_ID_ANNOTATION}={key} --overwrite",
-        keys.client_id,
-        keys.client_secret,
-        cr.name_any()
-    );
-    if let Some((old, until)) = previous {
-        m.push_str(&format!(
-            ". Until then the previous client secret {old} stays valid; it expires at {until}"
-        ));
-    }
-    m
-}
-
-/// Which credentials fill Entra's limit and what a person can do.
-fn blocked_message(cr: &NocoBaseMailIntegration, b: &Blocked, secret_name: &str) -> String {
-    let ns = cr.namespace().unwrap_or_default();
-    let holders: Vec<String> = b
-        .holders
-        .iter()
-        .map(|(k, why, end)| {
-            let until = end.map(|e| format!(", expires {e}")).unwrap_or_default();
-            let why = match why {
-                Holder::InSecret => format!("in Secret {secret_name}"),
-                Holder::AwaitingDelivery => {
-                    "previous, kept until its successor is confirmed delivered".into()
-                }
-                Holder::InOverlap(until) => format!(
-                    "previous, its successor is confirmed; kept until the overlap ends at {until}"
-                ),
-                Holder::Foreign => "not created by the operator".into(),
-            };
-            format!("{k} ({why}{until})")
-        })
-        .collect();
-    let mut fix = Vec::new();
-    if b.holders.iter().any(|h| h.1 == Holder::AwaitingDelivery) {
-        fix.push(format!(
-            "confirm the delivery of the current client secret (see the Delivered condition; e.g. kubectl annotate nocobasemailintegration {} -n {ns} {ACKNOWLEDGED_KEY_ID_ANNOTATION}=<keyId> --overwrite) or wait until the previous one expires",
-            cr.name_any()
-        ));
-    }
-    if let Some(until) = b
-        .holders
-        .iter()
-        .filter_map(|h| match h.1 {
-            Holder::InOverlap(until) => Some(until),
-            _ => None,
-        })
-        .min()
-    {
-        fix.push(format!(
-            "wait until {until}, when spec.rotation.overlap (the minimum hold after a rotation) ends"
-        ));
-    }
-    if b.holders.iter().any(|h| h.1 == Holder::Foreign) {
-        fix.push(format!(
-            "remove a client secret the operator did not create (az ad app credential delete --id {} --key-id <keyId>)",
-            cr.status
-                .as_ref()
-                .and_then(|s| s.app_id.clone())
-                .unwrap_or_else(|| "<appId>".into())
-        ));
-    }
-    format!(
-        "cannot create a new client secret ({:?}): apps that allow personal Microsoft accounts may have at most {} and these fill the slots: {}. To continue: {}",
-        b.reason,
-        b.limit,
-        holders.join("; "),
-        fix.join("; or ")
-    )
 }
 
 #[cfg(test)]

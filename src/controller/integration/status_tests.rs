@@ -2,11 +2,22 @@
 
 use super::*;
 use crate::{
-    api::{conditions::APPLICATION_READY, is_condition_true},
-    controller::integration::{execute::Minted, observe::Seen},
+    api::{
+        PreviousCredentialStatus,
+        conditions::{APPLICATION_READY, CREDENTIAL_VERIFIED, SECRET_SYNCED},
+        is_condition_true,
+    },
+    controller::{
+        error::Error,
+        integration::{
+            execute::{Done, Minted},
+            observe::Seen,
+        },
+    },
+    graph::Application,
     planner::{
         delivery::Confirmation::{self, *},
-        rotation::{MintReason, Plan, RotationStatus, SecretView},
+        rotation::{Blocked, Holder, MintReason, Plan, RotationStatus, SecretView},
     },
 };
 use chrono::TimeZone;

@@ -84,6 +84,8 @@ pub struct Input<'a> {
     pub delivered: bool,
     /// Entra's limit on client secrets per application (2 when personal accounts may sign in); None: no limit.
     pub max_secrets: Option<usize>,
+    /// Whether consumer workloads are configured (spec.rotation.consumers): only then does a mint restart them.
+    pub consumers: bool,
     pub now: DateTime<Utc>,
 }
 
