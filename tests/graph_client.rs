@@ -3,11 +3,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{TimeDelta, Utc};
+use entramail_operator::api::GRAPH_RESOURCE_APP_ID;
 use entramail_operator::auth::{self, AuthMethod, Cloud, SecretText, TokenSource};
 use entramail_operator::graph::{
     ApiApplication, Application, ApplicationUpsert, GraphClient, GraphConfig, GraphMetrics,
-    MICROSOFT_GRAPH_APP_ID, NewPassword, RequiredResourceAccess, ResourceAccess, RetryPolicy,
-    UpsertOutcome, WebApplication,
+    NewPassword, RequiredResourceAccess, ResourceAccess, RetryPolicy, UpsertOutcome,
+    WebApplication,
 };
 use graph_emulator::{Emulator, EmulatorHandle};
 use std::sync::{Arc, Mutex};
@@ -155,7 +156,7 @@ fn mail_app(name: &str) -> ApplicationUpsert {
         display_name: Some(name.into()),
         sign_in_audience: Some("AzureADMyOrg".into()),
         required_resource_access: Some(vec![RequiredResourceAccess {
-            resource_app_id: MICROSOFT_GRAPH_APP_ID.into(),
+            resource_app_id: GRAPH_RESOURCE_APP_ID.into(),
             resource_access: vec![
                 ResourceAccess {
                     id: "64a6cdd6-aab1-4aaf-94b8-3cc8405e90d0".into(),
@@ -427,7 +428,7 @@ async fn service_principal_and_consent_under_replication_lag_then_steady_state()
     );
     let graph_sp = f
         .graph
-        .get_service_principal_by_app_id(MICROSOFT_GRAPH_APP_ID)
+        .get_service_principal_by_app_id(GRAPH_RESOURCE_APP_ID)
         .await
         .unwrap()
         .expect("Graph SP exists in every tenant");
@@ -519,7 +520,7 @@ async fn throttling_beyond_budget_returns_retry_after() {
         .await
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(3));
-    assert!(err.is_throttled());
+    assert_eq!(err.status(), Some(429));
     assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
     assert_eq!(err.reason(), "GraphThrottled");
 }

@@ -5,11 +5,11 @@
 
 mod support;
 
+use entramail_operator::auth::SecretText;
 use entramail_operator::delivery::{
     AllowedDestinations, DeliveryError, FieldMap, NocoBaseClient, RecordKey, Values, VariableNames,
     VariableType,
 };
-use entramail_operator::graph::SecretText;
 use serde_json::json;
 use support::nocobase::NocoBase;
 use url::Url;

@@ -9,8 +9,9 @@ use kube::{Api, ResourceExt};
 use super::{StepError, observe::Seen, status::Run};
 use crate::{
     api::{EntraTenant, NocoBaseMailIntegration},
+    auth::SecretText,
     controller::{Context, consumers, error::Error, secret, tenant, time},
-    graph::{Application, GraphClient, SecretText},
+    graph::{Application, GraphClient},
     planner::rotation::{Action as Step, Plan, SecretWrite},
 };
 
