@@ -36,7 +36,7 @@ pub async fn run_size(
     settings: &Settings,
     n: usize,
 ) -> Result<(Row, Option<String>), BenchError> {
-    let mut w = World::start(client, settings, n).await?;
+    let w = World::start(client, settings, n).await?;
     let mut row = Row {
         n,
         ..Row::default()
