@@ -15,7 +15,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-## Regenerate crds/*.yaml (and the chart's copies) from the Rust types.
+## Regenerate the CRDs (charts/entramail-operator/crds/, which crds/ links to) from the Rust types.
 crds:
 	$(CARGO) run --locked --bin crdgen
 

@@ -135,7 +135,7 @@ async fn run_until_drained(controllers: impl Future<Output = ()>, shutdown: Shut
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+pub async fn main() -> std::process::ExitCode {
     entramail_operator::tls::install_crypto_provider();
     tracing_subscriber::fmt()
         .json()

@@ -16,7 +16,7 @@ use std::{
         Arc, Mutex as StdMutex,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use chrono::{TimeDelta, Utc};
@@ -219,18 +219,16 @@ async fn secret_key_id(fx: &Fx) -> Option<String> {
 
 /// Waits for the kill point (bounded: if it never comes, e.g. under injected faults, kill anyway).
 async fn wait_kill_point(fx: &Fx, at: KillAt, minted_before: u64, key_before: Option<String>) {
-    let deadline = Instant::now() + Duration::from_secs(8);
+    let bound = Duration::from_secs(8);
     match at {
         KillAt::Delay(d) => tokio::time::sleep(d).await,
         KillAt::AfterAddPassword => {
-            while minted(&fx.h) == minted_before && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
+            let every = Duration::from_millis(1);
+            support::poll_until(bound, every, async || minted(&fx.h) != minted_before).await;
         }
         KillAt::AfterSecretWrite => {
-            while secret_key_id(fx).await == key_before && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
+            let every = Duration::from_millis(2);
+            support::poll_until(bound, every, async || secret_key_id(fx).await != key_before).await;
         }
     }
 }
@@ -252,15 +250,10 @@ fn ours(fx: &Fx, app: &str, uid: &str) -> (Vec<String>, Vec<String>) {
 /// Ready with the trigger handled, the Secret holding the status's current key, no previous slot, and in Entra
 /// exactly that one credential of ours (foreign ones untouched).
 async fn wait_converged(fx: &Fx, trigger: &str, foreign: &[String], timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let why = converged(fx, trigger, foreign).await;
-        match why {
-            Ok(key) => return key,
-            Err(e) if Instant::now() > deadline => panic!("not converged: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
-        }
-    }
+    support::eventually_ok("convergence", timeout, async || {
+        converged(fx, trigger, foreign).await
+    })
+    .await
 }
 
 async fn converged(fx: &Fx, trigger: &str, foreign: &[String]) -> Result<String, String> {

@@ -13,10 +13,6 @@ use serde_json::json;
 use operator::{Fx, TENANT_ID, app_id_of, condition, data, has_condition, is_ready, key_of};
 use support::eventually;
 
-fn count(fx: &Fx, key: &str) -> u64 {
-    fx.h.counts().get(key).copied().unwrap_or(0)
-}
-
 const ADD_PASSWORD: &str = "POST /applications/{id}/addPassword";
 
 /// The default audience (no signInAudience), a person acknowledges each secret.
@@ -144,7 +140,7 @@ async fn limit_of_two_blocks_a_forced_rotation_until_the_new_secret_is_acknowled
     assert!(fx.live_keys(&app).contains(&k1), "k1 revoked unconfirmed");
 
     // Rotation 2 while both slots are taken: blocked, explained, nothing minted.
-    let minted = count(&fx, ADD_PASSWORD);
+    let minted = fx.h.count(ADD_PASSWORD);
     fx.annotate("mail", "entramail.io/rotate", "r2").await;
     let cr = fx
         .wait("mail", Duration::from_secs(20), "SecretLimitReached", |o| {
@@ -156,7 +152,7 @@ async fn limit_of_two_blocks_a_forced_rotation_until_the_new_secret_is_acknowled
     assert!(msg.contains("acknowledged-key-id"), "{msg}");
     assert!(is_ready(&cr), "the Secret still holds a valid credential");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(count(&fx, ADD_PASSWORD), minted, "minted over the limit");
+    assert_eq!(fx.h.count(ADD_PASSWORD), minted, "minted over the limit");
 
     // Acknowledge k2: k1 goes first, then the forced rotation proceeds to k3.
     fx.annotate("mail", "entramail.io/acknowledged-key-id", &k2)
@@ -213,7 +209,7 @@ async fn adopted_app_keeps_its_audience_and_permissions_and_a_full_limit_is_repo
     assert!(msg.contains("not created by the operator"), "{msg}");
     assert!(msg.contains("az ad app credential delete"), "{msg}");
     assert!(!is_ready(&cr), "no credential in the Secret");
-    assert_eq!(count(&fx, ADD_PASSWORD), 2, "only the two human ones");
+    assert_eq!(fx.h.count(ADD_PASSWORD), 2, "only the two human ones");
 
     // A person removes one: the operator mints into the free slot, never touching the other human one.
     assert!(fx.h.remove_password(TENANT_ID, &app.id, &a.credential.key_id));
@@ -276,7 +272,7 @@ async fn ambiguous_add_password_leaves_no_second_secret() {
     })
     .await;
     assert_eq!(fx.live_keys(&app), vec![key_of(&cr).unwrap()]);
-    assert_eq!(count(&fx, ADD_PASSWORD), 2, "one ambiguous, one good");
+    assert_eq!(fx.h.count(ADD_PASSWORD), 2, "one ambiguous, one good");
 }
 
 #[tokio::test]
@@ -338,7 +334,7 @@ async fn permanent_failures_back_off_and_a_restart_honours_the_recorded_retry() 
     let st = cr.status.unwrap();
     assert_eq!(st.failed_attempts, Some(2), "{st:?}");
     let next = st.next_attempt_after.clone().unwrap();
-    let tried = count(&fx, ADD_PASSWORD);
+    let tried = fx.h.count(ADD_PASSWORD);
     // A restart inside the recorded backoff does not retry at once.
     fx.stop_operator().await;
     fx.start_operator();
@@ -348,7 +344,7 @@ async fn permanent_failures_back_off_and_a_restart_honours_the_recorded_retry() 
         now < next.0.as_second(),
         "the recorded retry ({next:?}) passed during the look: the test proves nothing"
     );
-    assert_eq!(count(&fx, ADD_PASSWORD), tried, "restart retried at once");
+    assert_eq!(fx.h.count(ADD_PASSWORD), tried, "restart retried at once");
     // A spec change goes ahead at once.
     fx.h.set_password_addition_blocked(false);
     fx.integrations()
@@ -374,7 +370,7 @@ async fn a_failing_forced_rotation_backs_off_instead_of_retrying_on_its_own_stat
     fx.create("mail", operator::basic_spec()).await;
     fx.wait_ready("mail").await;
     fx.h.set_password_addition_blocked(true);
-    let before = count(&fx, ADD_PASSWORD);
+    let before = fx.h.count(ADD_PASSWORD);
     fx.annotate("mail", "entramail.io/rotate", "blocked").await;
     fx.wait("mail", Duration::from_secs(20), "policy reason", |o| {
         has_condition(o, "CredentialReady", "False", "CredentialTypePolicy")
@@ -383,7 +379,7 @@ async fn a_failing_forced_rotation_backs_off_instead_of_retrying_on_its_own_stat
     // The trigger stays pending while the mint fails; each failure's status write must not start the next attempt.
     // With the test backoff (200 ms doubling, 4 s cap for permanent failures) 8 s allow about 5 attempts.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let attempts = count(&fx, ADD_PASSWORD) - before;
+    let attempts = fx.h.count(ADD_PASSWORD) - before;
     assert!(
         (1..=8).contains(&attempts),
         "{attempts} addPassword attempts in 8 s"
@@ -415,7 +411,7 @@ async fn ambiguous_add_password_during_a_forced_rotation_at_the_limit_mints_once
     let k1 = key_of(&cr).unwrap();
     let s = fx.secret("mail-entra").await.unwrap();
     let k1_text = data(&s, "clientSecret").unwrap();
-    assert_eq!(count(&fx, ADD_PASSWORD), 1);
+    assert_eq!(fx.h.count(ADD_PASSWORD), 1);
 
     fx.h.fail_after_commit_next(1, AfterCommitFailure::Status(500));
     fx.annotate("mail", "entramail.io/rotate", "r1").await;
@@ -436,7 +432,7 @@ async fn ambiguous_add_password_during_a_forced_rotation_at_the_limit_mints_once
     want.sort();
     assert_eq!(live, want);
     // One ambiguous mint and one good one: never a mint over the limit.
-    assert_eq!(count(&fx, ADD_PASSWORD), 3, "{:?}", fx.h.counts_by_status());
+    assert_eq!(fx.h.count(ADD_PASSWORD), 3, "{:?}", fx.h.counts_by_status());
     assert_eq!(
         fx.h.counts_by_status()
             .get(ADD_PASSWORD_REFUSED)
@@ -610,5 +606,5 @@ async fn a_lost_secret_at_the_limit_revokes_the_oldest_retiring_secret_and_mints
         0,
         "minted over the limit"
     );
-    assert_eq!(count(&fx, ADD_PASSWORD), 3);
+    assert_eq!(fx.h.count(ADD_PASSWORD), 3);
 }

@@ -3,11 +3,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{TimeDelta, Utc};
+use entramail_operator::api::GRAPH_RESOURCE_APP_ID;
 use entramail_operator::auth::{self, AuthMethod, Cloud, SecretText, TokenSource};
 use entramail_operator::graph::{
     ApiApplication, Application, ApplicationUpsert, GraphClient, GraphConfig, GraphMetrics,
-    MICROSOFT_GRAPH_APP_ID, NewPassword, RequiredResourceAccess, ResourceAccess, RetryPolicy,
-    UpsertOutcome, WebApplication,
+    NewPassword, RequiredResourceAccess, ResourceAccess, RetryPolicy, UpsertOutcome,
+    WebApplication,
 };
 use graph_emulator::{Emulator, EmulatorHandle};
 use std::sync::{Arc, Mutex};
@@ -146,16 +147,12 @@ async fn fixture() -> Fixture {
     fixture_with(fast_retry()).await
 }
 
-fn count(handle: &EmulatorHandle, key: &str) -> u64 {
-    handle.counts().get(key).copied().unwrap_or(0)
-}
-
 fn mail_app(name: &str) -> ApplicationUpsert {
     ApplicationUpsert {
         display_name: Some(name.into()),
         sign_in_audience: Some("AzureADMyOrg".into()),
         required_resource_access: Some(vec![RequiredResourceAccess {
-            resource_app_id: MICROSOFT_GRAPH_APP_ID.into(),
+            resource_app_id: GRAPH_RESOURCE_APP_ID.into(),
             resource_access: vec![
                 ResourceAccess {
                     id: "64a6cdd6-aab1-4aaf-94b8-3cc8405e90d0".into(),
@@ -254,7 +251,7 @@ async fn client_secret_token_and_application_lifecycle() {
     assert!(f.handle.applications(TENANT).is_empty());
 
     // one token for the whole test: the credential caches it
-    assert_eq!(count(&f.handle, "POST /{tenant}/oauth2/v2.0/token"), 1);
+    assert_eq!(f.handle.count("POST /{tenant}/oauth2/v2.0/token"), 1);
     // metrics use templates, never ids
     let recorded = f.metrics.0.lock().unwrap().clone();
     assert!(
@@ -392,7 +389,7 @@ async fn lifetime_policy_error_is_classified_and_not_retried() {
     let app = f.app("entramail-l", "Mail L").await;
     f.handle
         .set_max_credential_lifetime(Some(Duration::from_secs(30 * 24 * 3600)));
-    let before = count(&f.handle, "POST /applications/{id}/addPassword");
+    let before = f.handle.count("POST /applications/{id}/addPassword");
     let err = f
         .graph
         .add_password(&app.id, "entramail uid", Utc::now() + TimeDelta::days(90))
@@ -402,7 +399,7 @@ async fn lifetime_policy_error_is_classified_and_not_retried() {
     assert!(!err.is_retryable());
     assert_eq!(err.reason(), "CredentialLifetimePolicy");
     assert_eq!(
-        count(&f.handle, "POST /applications/{id}/addPassword"),
+        f.handle.count("POST /applications/{id}/addPassword"),
         before + 1
     );
     // within policy works
@@ -427,7 +424,7 @@ async fn service_principal_and_consent_under_replication_lag_then_steady_state()
     );
     let graph_sp = f
         .graph
-        .get_service_principal_by_app_id(MICROSOFT_GRAPH_APP_ID)
+        .get_service_principal_by_app_id(GRAPH_RESOURCE_APP_ID)
         .await
         .unwrap()
         .expect("Graph SP exists in every tenant");
@@ -488,7 +485,7 @@ async fn throttling_honours_retry_after() {
     let f = fixture().await;
     f.warm_up().await; // token fetched, not timed
     let key = "GET /applications(uniqueName='{uniqueName}')";
-    let before = count(&f.handle, key);
+    let before = f.handle.count(key);
     f.handle.throttle_next(2, Duration::from_secs(1));
     let started = Instant::now();
     assert!(
@@ -501,7 +498,7 @@ async fn throttling_honours_retry_after() {
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_secs(2), "waited only {elapsed:?}");
     assert!(elapsed < Duration::from_secs(6), "waited {elapsed:?}");
-    assert_eq!(count(&f.handle, key), before + 3);
+    assert_eq!(f.handle.count(key), before + 3);
 }
 
 #[tokio::test]
@@ -519,7 +516,7 @@ async fn throttling_beyond_budget_returns_retry_after() {
         .await
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(3));
-    assert!(err.is_throttled());
+    assert_eq!(err.status(), Some(429));
     assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
     assert_eq!(err.reason(), "GraphThrottled");
 }
@@ -529,7 +526,7 @@ async fn server_errors_are_retried_then_surface() {
     let f = fixture().await;
     f.warm_up().await;
     let key = "GET /applications(uniqueName='{uniqueName}')";
-    let before = count(&f.handle, key);
+    let before = f.handle.count(key);
     f.handle.fail_next(2, 503);
     assert!(
         f.graph
@@ -538,7 +535,7 @@ async fn server_errors_are_retried_then_surface() {
             .unwrap()
             .is_none()
     );
-    assert_eq!(count(&f.handle, key), before + 3);
+    assert_eq!(f.handle.count(key), before + 3);
 
     let f = fixture_with(RetryPolicy {
         max_attempts: 3,
@@ -546,7 +543,7 @@ async fn server_errors_are_retried_then_surface() {
     })
     .await;
     f.warm_up().await;
-    let before = count(&f.handle, key);
+    let before = f.handle.count(key);
     f.handle.fail_next(10, 500);
     let err = f
         .graph
@@ -555,7 +552,7 @@ async fn server_errors_are_retried_then_surface() {
         .unwrap_err();
     assert!(err.is_retryable());
     assert_eq!(err.status(), Some(500));
-    assert_eq!(count(&f.handle, key), before + 3);
+    assert_eq!(f.handle.count(key), before + 3);
     drop(f.emu);
 }
 
@@ -597,7 +594,7 @@ async fn rejected_token_is_replaced_once() {
             .unwrap()
             .is_none()
     );
-    assert_eq!(count(&f.handle, "POST /{tenant}/oauth2/v2.0/token"), 2);
+    assert_eq!(f.handle.count("POST /{tenant}/oauth2/v2.0/token"), 2);
     let by_status = f.handle.counts_by_status();
     assert_eq!(
         by_status.get("GET /applications(uniqueName='{uniqueName}') 401"),
@@ -617,14 +614,14 @@ async fn a_fresh_secret_verifies_against_the_token_endpoint() {
         max_delay: Duration::from_millis(200),
         request_timeout: Duration::from_secs(5),
     };
-    let before = count(&f.handle, "POST /{tenant}/oauth2/v2.0/token");
+    let before = f.handle.count("POST /{tenant}/oauth2/v2.0/token");
     let attempts = f
         .verify(TENANT, &app.app_id, &pw.secret_text, &options)
         .await
         .unwrap();
     assert!(attempts >= 1);
     assert_eq!(
-        count(&f.handle, "POST /{tenant}/oauth2/v2.0/token"),
+        f.handle.count("POST /{tenant}/oauth2/v2.0/token"),
         before + u64::from(attempts)
     );
 
@@ -673,7 +670,7 @@ async fn add_password_is_not_resent_after_a_server_error() {
     let f = fixture().await;
     let app = f.app("entramail-amb", "Mail Amb").await;
     let key = "POST /applications/{id}/addPassword";
-    let before = count(&f.handle, key);
+    let before = f.handle.count(key);
     f.handle.fail_next(1, 503);
     let err = f
         .graph
@@ -683,7 +680,7 @@ async fn add_password_is_not_resent_after_a_server_error() {
     assert!(err.is_ambiguous(), "{err}");
     assert!(!err.is_permanent());
     assert_eq!(
-        count(&f.handle, key),
+        f.handle.count(key),
         before + 1,
         "must not mint blindly again"
     );

@@ -5,11 +5,11 @@
 
 mod support;
 
+use entramail_operator::auth::SecretText;
 use entramail_operator::delivery::{
     AllowedDestinations, DeliveryError, FieldMap, NocoBaseClient, RecordKey, Values, VariableNames,
     VariableType,
 };
-use entramail_operator::graph::SecretText;
 use serde_json::json;
 use support::nocobase::NocoBase;
 use url::Url;
@@ -204,19 +204,17 @@ async fn upsert_reports_restart_needed_and_refresh_clears_it() {
     assert!(nb.variables_restart_needed().await);
 
     c.refresh_app().await.expect("app:refresh");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        if let Ok(Some(_)) = c.variable(&name).await
-            && !nb.variables_restart_needed().await
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "NocoBase did not come back after app:refresh"
-        );
-    }
+    // Give the restart a moment to begin, so the first look does not see the app before it went down.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let back = async || {
+        matches!(c.variable(&name).await, Ok(Some(_))) && !nb.variables_restart_needed().await
+    };
+    support::eventually_async(
+        "NocoBase back after app:refresh",
+        std::time::Duration::from_secs(60),
+        back,
+    )
+    .await;
     nb.delete_variable(&name).await;
 }
 

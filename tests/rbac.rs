@@ -22,6 +22,7 @@ use std::{
 };
 
 use entramail_operator::api::{EntraTenant, NocoBaseMailIntegration};
+use futures::FutureExt;
 use graph_emulator::Emulator;
 use k8s_openapi::api::{
     apps::v1::Deployment,
@@ -37,7 +38,10 @@ use kube::{
     core::GroupVersionKind,
     discovery::{self, Scope},
 };
-use operator::{OP_CLIENT_ID, OP_SECRET, TENANT_ID, condition, data, is_ready, key_of};
+use operator::{
+    OP_CLIENT_ID, OP_CREDENTIAL, OP_SECRET, TENANT_ID, condition, data, integration, is_ready,
+    key_of,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use support::process::OperatorProcess;
@@ -231,77 +235,29 @@ async fn terminate(op: &mut OperatorProcess) -> std::process::ExitStatus {
         .expect("operator ignored SIGTERM for 20s")
 }
 
-async fn create_secret(client: &Client, ns: &str, name: &str, key: &str, value: &str) {
-    let s: Secret = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name}, "stringData": {key: value}
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &s)
-        .await
-        .unwrap();
-}
-
-async fn create_tenant(client: &Client, name: &str, emu: &Emulator, allowed: Option<Value>) {
-    let mut spec = json!({
-        "tenantId": TENANT_ID,
-        "cloud": "Custom",
-        "endpoints": {"authorityHost": emu.base_url(), "graphEndpoint": emu.base_url()},
-        "auth": {"clientSecret": {"clientId": OP_CLIENT_ID,
-                 "secretRef": {"name": "operator-credential", "key": "clientSecret"}}},
-        "caBundle": emu.ca_pem(),
-    });
-    if let Some(a) = allowed {
-        spec["allowedNamespaces"] = a;
-    }
-    let t: EntraTenant = serde_json::from_value(json!({
-        "apiVersion": "entramail.io/v1alpha1", "kind": "EntraTenant",
-        "metadata": {"name": name}, "spec": spec,
-    }))
-    .unwrap();
-    Api::<EntraTenant>::all(client.clone())
-        .create(&PostParams::default(), &t)
-        .await
-        .unwrap();
-}
-
-fn integration(name: &str, tenant: &str, spec: Value) -> NocoBaseMailIntegration {
-    let mut spec = spec;
-    spec["tenantRef"] = json!({"name": tenant});
-    serde_json::from_value(json!({
-        "apiVersion": "entramail.io/v1alpha1", "kind": "NocoBaseMailIntegration",
-        "metadata": {"name": name}, "spec": spec,
-    }))
-    .unwrap()
-}
-
-async fn wait_for<F>(
+/// [`operator::wait_for`] with 90 s, printing the operator's logs when it times out.
+async fn wait_for(
     api: &Api<NocoBaseMailIntegration>,
     name: &str,
     what: &str,
     op: &OperatorProcess,
-    pred: F,
-) -> NocoBaseMailIntegration
-where
-    F: Fn(&NocoBaseMailIntegration) -> bool,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let o = api.get_opt(name).await.unwrap();
-        if let Some(o) = &o
-            && pred(o)
-        {
-            return o.clone();
+    pred: impl Fn(&NocoBaseMailIntegration) -> bool,
+) -> NocoBaseMailIntegration {
+    with_logs(
+        op,
+        operator::wait_for(api, name, Duration::from_secs(90), what, pred),
+    )
+    .await
+}
+
+/// Runs a wait; when it panics (times out), prints the operator's logs first.
+async fn with_logs<T>(op: &OperatorProcess, wait: impl Future<Output = T>) -> T {
+    match std::panic::AssertUnwindSafe(wait).catch_unwind().await {
+        Ok(v) => v,
+        Err(panic) => {
+            eprintln!("operator logs:\n{}", op.logs());
+            std::panic::resume_unwind(panic)
         }
-        if tokio::time::Instant::now() > deadline {
-            panic!(
-                "timed out waiting for {what} on {name}; status: {}\noperator logs:\n{}",
-                serde_json::to_string_pretty(&o.and_then(|o| o.status)).unwrap(),
-                op.logs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -423,24 +379,12 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
     let hd = emu_denied.handle();
     hd.add_tenant(TENANT_ID);
     hd.register_client_secret(TENANT_ID, OP_CLIENT_ID, OP_SECRET);
-    create_secret(
-        &admin,
-        &opns,
-        "operator-credential",
-        "clientSecret",
-        OP_SECRET,
-    )
-    .await;
+    operator::put_secret(&admin, &opns, OP_CREDENTIAL, "clientSecret", OP_SECRET).await;
     let tenant = opns.clone();
     let tenant_denied = format!("{opns}-denied");
-    create_tenant(&admin, &tenant, &emu, None).await;
-    create_tenant(
-        &admin,
-        &tenant_denied,
-        &emu_denied,
-        Some(json!({"names": [otherns]})),
-    )
-    .await;
+    operator::create_tenant(&admin, &tenant, &emu, Value::Null, Value::Null).await;
+    let only_other = json!({"names": [otherns]});
+    operator::create_tenant(&admin, &tenant_denied, &emu_denied, only_other, Value::Null).await;
 
     // Same-named consumer workloads in the CR's namespace and in another one.
     operator::create_deployment(&admin, &appns, "nocobase").await;
@@ -483,13 +427,19 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
                 "rotation": {"overlap": "3s", "consumers": [{"kind": "Deployment", "name": "nocobase"}]},
                 "delivery": {"acknowledgement": "NotRequired"},
             }),
+            Value::Null,
         ),
     )
     .await
     .unwrap();
     crs.create(
         &PostParams::default(),
-        &integration("denied", &tenant_denied, operator::basic_spec()),
+        &integration(
+            "denied",
+            &tenant_denied,
+            operator::basic_spec(),
+            Value::Null,
+        ),
     )
     .await
     .unwrap();
@@ -521,25 +471,22 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
     // The consumer's rollout (no kubelet here: its status as the deployment controller would write it) confirms
     // the delivery; only then does the old key go.
     operator::mark_rolled_out(&admin, &appns, "nocobase").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let keys: Vec<String> = h
-            .application_by_app_id(TENANT_ID, &app_id)
-            .unwrap()
-            .password_credentials
-            .into_iter()
-            .map(|c| c.key_id)
-            .collect();
-        if keys == vec![k2.clone()] {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "old key not revoked: {keys:?}\n{}",
-            op.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let only_new_key =
+        support::eventually_ok("old key revoked", Duration::from_secs(30), async || {
+            let keys: Vec<String> = h
+                .application_by_app_id(TENANT_ID, &app_id)
+                .unwrap()
+                .password_credentials
+                .into_iter()
+                .map(|c| c.key_id)
+                .collect();
+            if keys == vec![k2.clone()] {
+                Ok(())
+            } else {
+                Err(format!("keys {keys:?}"))
+            }
+        });
+    with_logs(&op, only_new_key).await;
     let restarted = |d: &Deployment| {
         d.spec
             .template
@@ -597,21 +544,18 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
     for name in ["mail", "denied"] {
         crs.delete(name, &DeleteParams::default()).await.unwrap();
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !crs
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .is_empty()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "integrations not deleted:\n{}",
-            op.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let all_deleted = support::eventually_async(
+        "integrations deleted",
+        Duration::from_secs(60),
+        async || {
+            crs.list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        },
+    );
+    with_logs(&op, all_deleted).await;
     assert!(h.application_by_app_id(TENANT_ID, &app_id).is_none());
     observer.abort();
     let final_crs = vec![cr, denied];
@@ -725,7 +669,10 @@ async fn crd_rejects_cross_namespace_names() {
     ];
     for (name, spec) in cases {
         let r = crs
-            .create(&PostParams::default(), &integration(name, "t", spec))
+            .create(
+                &PostParams::default(),
+                &integration(name, "t", spec, Value::Null),
+            )
             .await;
         assert!(
             matches!(&r, Err(kube::Error::Api(s)) if s.code == 422),

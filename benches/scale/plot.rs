@@ -87,22 +87,76 @@ pub fn svg(points: &[Point], caption: &str) -> String {
 }
 
 fn panel(out: &mut String, x0: f64, title: &str, log_y: bool, xs: &[f64], series: &[Series]) {
-    let (plot_w, plot_h) = (W - PAD_L - PAD_R, H - PAD_T - PAD_B);
-    let lx = |v: f64| v.max(1e-9).log10();
-    let (xmin, xmax) = bounds(xs.iter().map(|&x| lx(x)));
-    let ys = series.iter().flat_map(|s| s.values.iter().map(|v| v.1));
-    let (ymin, ymax) = if log_y {
-        let (a, b) = bounds(ys.filter(|y| *y > 0.0).map(lx));
-        (a.floor(), b.ceil().max(a.floor() + 1.0))
-    } else {
-        (0.0, nice_ceiling(bounds(ys).1 * 1.1))
-    };
-    let ymax = if ymax <= ymin { ymin + 1.0 } else { ymax };
-    let px = |x: f64| x0 + PAD_L + (lx(x) - xmin) / (xmax - xmin).max(1e-9) * plot_w;
-    let py = |y: f64| {
-        let v = if log_y { lx(y) } else { y };
-        PAD_T + plot_h - (v - ymin) / (ymax - ymin) * plot_h
-    };
+    let frame = Frame::new(x0, log_y, xs, series);
+    axes(out, &frame, title, xs);
+    for (i, s) in series.iter().enumerate() {
+        line(out, &frame, i, s);
+    }
+}
+
+/// One panel's plot area and its scales: data values to SVG coordinates.
+struct Frame {
+    x0: f64,
+    log_y: bool,
+    plot_w: f64,
+    plot_h: f64,
+    xmin: f64,
+    xmax: f64,
+    ymin: f64,
+    ymax: f64,
+}
+
+fn lx(v: f64) -> f64 {
+    v.max(1e-9).log10()
+}
+
+impl Frame {
+    fn new(x0: f64, log_y: bool, xs: &[f64], series: &[Series]) -> Self {
+        let (xmin, xmax) = bounds(xs.iter().map(|&x| lx(x)));
+        let ys = series.iter().flat_map(|s| s.values.iter().map(|v| v.1));
+        let (ymin, ymax) = if log_y {
+            let (a, b) = bounds(ys.filter(|y| *y > 0.0).map(lx));
+            (a.floor(), b.ceil().max(a.floor() + 1.0))
+        } else {
+            (0.0, nice_ceiling(bounds(ys).1 * 1.1))
+        };
+        let ymax = if ymax <= ymin { ymin + 1.0 } else { ymax };
+        Self {
+            x0,
+            log_y,
+            plot_w: W - PAD_L - PAD_R,
+            plot_h: H - PAD_T - PAD_B,
+            xmin,
+            xmax,
+            ymin,
+            ymax,
+        }
+    }
+
+    fn px(&self, x: f64) -> f64 {
+        self.x0 + PAD_L + (lx(x) - self.xmin) / (self.xmax - self.xmin).max(1e-9) * self.plot_w
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        let v = if self.log_y { lx(y) } else { y };
+        PAD_T + self.plot_h - (v - self.ymin) / (self.ymax - self.ymin) * self.plot_h
+    }
+
+    /// Where the y axis gets a label and a grid line: powers of ten (log), quarters (linear).
+    fn y_ticks(&self) -> Vec<f64> {
+        if self.log_y {
+            (self.ymin as i32..=self.ymax as i32)
+                .map(|e| 10f64.powi(e))
+                .collect()
+        } else {
+            (0..=4).map(|i| self.ymax * f64::from(i) / 4.0).collect()
+        }
+    }
+}
+
+/// Title, frame, x labels at the measured sizes, y labels with grid lines.
+fn axes(out: &mut String, f: &Frame, title: &str, xs: &[f64]) {
+    let (x0, plot_w, plot_h) = (f.x0, f.plot_w, f.plot_h);
     let _ = write!(
         out,
         r#"<text x="{}" y="18" font-weight="bold">{}</text><rect x="{}" y="{PAD_T}" width="{plot_w}" height="{plot_h}" fill="none" stroke="darkgray"/>"#,
@@ -114,7 +168,7 @@ fn panel(out: &mut String, x0: f64, title: &str, log_y: bool, xs: &[f64], series
         let _ = write!(
             out,
             r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
-            px(x),
+            f.px(x),
             PAD_T + plot_h + 14.0,
             x
         );
@@ -125,63 +179,60 @@ fn panel(out: &mut String, x0: f64, title: &str, log_y: bool, xs: &[f64], series
         x0 + PAD_L + plot_w / 2.0,
         PAD_T + plot_h + 28.0
     );
-    let ticks: Vec<f64> = if log_y {
-        (ymin as i32..=ymax as i32).map(|e| 10f64.powi(e)).collect()
-    } else {
-        (0..=4).map(|i| ymax * f64::from(i) / 4.0).collect()
-    };
-    for t in ticks {
+    for t in f.y_ticks() {
         let _ = write!(
             out,
             r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text><line x1="{}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="gainsboro"/>"#,
             x0 + PAD_L - 4.0,
-            py(t) + 4.0,
+            f.py(t) + 4.0,
             short(t),
             x0 + PAD_L,
             x0 + PAD_L + plot_w,
-            py(t),
-            py(t)
+            f.py(t),
+            f.py(t)
         );
     }
-    for (i, s) in series.iter().enumerate() {
-        let path: Vec<String> = s
-            .values
-            .iter()
-            .filter(|(_, y)| !log_y || *y > 0.0)
-            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
-            .collect();
-        let dash = if s.dashed {
-            r#" stroke-dasharray="5,4""#
-        } else {
-            ""
-        };
-        let _ = write!(
-            out,
-            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#,
-            path.join(" "),
-            s.colour
-        );
-        for p in &path {
-            if let Some((x, y)) = p.split_once(',') {
-                let _ = write!(
-                    out,
-                    r#"<circle cx="{x}" cy="{y}" r="3" fill="{}"/>"#,
-                    s.colour
-                );
-            }
+}
+
+/// The `i`-th series: its polyline, a dot per point, and its legend entry below the panel.
+fn line(out: &mut String, f: &Frame, i: usize, s: &Series) {
+    let path: Vec<String> = s
+        .values
+        .iter()
+        .filter(|(_, y)| !f.log_y || *y > 0.0)
+        .map(|&(x, y)| format!("{:.1},{:.1}", f.px(x), f.py(y)))
+        .collect();
+    let dash = if s.dashed {
+        r#" stroke-dasharray="5,4""#
+    } else {
+        ""
+    };
+    let _ = write!(
+        out,
+        r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#,
+        path.join(" "),
+        s.colour
+    );
+    for p in &path {
+        if let Some((x, y)) = p.split_once(',') {
+            let _ = write!(
+                out,
+                r#"<circle cx="{x}" cy="{y}" r="3" fill="{}"/>"#,
+                s.colour
+            );
         }
-        let ly = PAD_T + plot_h + 42.0 + i as f64 * 12.0;
-        let _ = write!(
-            out,
-            r#"<line x1="{}" x2="{}" y1="{ly}" y2="{ly}" stroke="{}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
-            x0 + PAD_L,
-            x0 + PAD_L + 20.0,
-            s.colour,
-            x0 + PAD_L + 25.0,
-            ly + 4.0,
-            escape(s.name)
-        );
     }
+    let ly = PAD_T + f.plot_h + 42.0 + i as f64 * 12.0;
+    let _ = write!(
+        out,
+        r#"<line x1="{}" x2="{}" y1="{ly}" y2="{ly}" stroke="{}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
+        f.x0 + PAD_L,
+        f.x0 + PAD_L + 20.0,
+        s.colour,
+        f.x0 + PAD_L + 25.0,
+        ly + 4.0,
+        escape(s.name)
+    );
 }
 
 /// The smallest 1, 2 or 5 × 10^k at or above `v`, so that the axis ticks (quarters) read well.

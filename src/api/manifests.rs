@@ -31,24 +31,6 @@ pub fn render_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_norwa
 mod tests {
     use super::*;
 
-    /// Same check as `crdgen --check`, so a plain `cargo test` catches a stale crds/ too.
-    #[test]
-    fn committed_manifests_are_up_to_date() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        for crd in all_crds() {
-            let expected = render_yaml(&crd).unwrap();
-            for dir in ["crds", "charts/entramail-operator/crds"] {
-                let path = root.join(dir).join(file_name(&crd));
-                let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-                assert!(
-                    on_disk == expected,
-                    "{} is stale: run `cargo run --bin crdgen`",
-                    path.display()
-                );
-            }
-        }
-    }
-
     #[test]
     fn manifests_parse_back() {
         for crd in all_crds() {

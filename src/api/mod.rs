@@ -22,10 +22,6 @@ pub use integration_status::*;
 pub use scopes::{ExtraScope, GRAPH_RESOURCE_APP_ID, GraphScope, REQUIRED_SCOPES};
 pub use tenant::*;
 
-/// API group of both custom resources.
-pub const GROUP: &str = "entramail.io";
-/// API version of both custom resources.
-pub const VERSION: &str = "v1alpha1";
 /// Set (to any new value, e.g. a timestamp) on a NocoBaseMailIntegration to force a rotation now.
 pub const ROTATE_ANNOTATION: &str = "entramail.io/rotate";
 /// Finalizer that lets the operator clean up Entra objects before the resource disappears.

@@ -90,11 +90,6 @@ pub fn delegated_scopes(extra: &[ExtraScope]) -> Vec<GraphScope> {
     scopes
 }
 
-/// Space-separated scope names, as used by `oauth2PermissionGrant.scope`.
-pub fn scope_string(scopes: &[GraphScope]) -> String {
-    scopes.iter().map(|s| s.name).collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,7 +102,7 @@ mod tests {
         assert_eq!(s[5], PROFILE);
         assert_eq!(s[6], OPENID);
         assert_eq!(
-            scope_string(&s[..5]),
+            s[..5].iter().map(|s| s.name).collect::<Vec<_>>().join(" "),
             "email offline_access IMAP.AccessAsUser.All SMTP.Send User.Read"
         );
     }

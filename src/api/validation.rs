@@ -52,27 +52,3 @@ pub fn https_url_rule(what: &str) -> Rule {
 pub fn immutable_rule(what: &str) -> Rule {
     Rule::new("self == oldSelf").message(Message::Message(format!("{what} is immutable")))
 }
-
-/// Compiled-regex-free check mirroring [`GUID_REGEX`], for Rust callers.
-pub fn is_guid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guid_check() {
-        assert!(is_guid("00000003-0000-0000-c000-000000000000"));
-        assert!(is_guid("64A6CDD6-aab1-4aaf-94b8-3cc8405e90d0"));
-        assert!(!is_guid("not-a-guid"));
-        assert!(!is_guid("64a6cdd6aab14aaf94b83cc8405e90d0"));
-        assert!(!is_guid("64a6cdd6-aab1-4aaf-94b8-3cc8405e90dz"));
-    }
-}

@@ -1,7 +1,7 @@
 //! A redacting wrapper for secret text (client secrets, access tokens).
 //!
 //! Lives in `auth` (the lower layer: `graph` builds on `auth`'s token source and HTTP client) so neither module
-//! reaches into the other for it; `graph::SecretText` re-exports it for existing users.
+//! reaches into the other for it.
 
 use std::fmt;
 

@@ -1,4 +1,6 @@
-//! Writes the CRD manifests generated from src/api/ to crds/ and charts/entramail-operator/crds/.
+//! Writes the CRD manifests generated from src/api/ to charts/entramail-operator/crds/, their one copy: helm installs
+//! them from there, and the top-level crds/ is a symlink to that directory (for `kubectl apply -f crds/`, the tests
+//! and the bench). This `--check` is the one staleness check (Makefile `crds-check`, run in CI).
 //!
 //! `cargo run --bin crdgen`            regenerate the files
 //! `cargo run --bin crdgen -- --check` exit 1 if any file on disk is missing or differs (for CI)
@@ -11,7 +13,7 @@ use std::{
 
 use entramail_operator::api::manifests::{all_crds, file_name, render_yaml};
 
-const OUTPUT_DIRS: [&str; 2] = ["crds", "charts/entramail-operator/crds"];
+const OUTPUT_DIRS: [&str; 1] = ["charts/entramail-operator/crds"];
 
 #[derive(Debug, thiserror::Error)]
 enum CrdgenError {

@@ -13,7 +13,7 @@ use kube::{
 };
 
 use super::error::{Error, Result};
-use crate::{api::NocoBaseMailIntegration, graph::SecretText, planner::rotation::SecretView};
+use crate::{api::NocoBaseMailIntegration, auth::SecretText, planner::rotation::SecretView};
 
 pub use crate::api::{
     FIELD_MANAGER, KEY_ID_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, PREVIOUS_KEY_ID_ANNOTATION,

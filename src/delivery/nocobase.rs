@@ -20,7 +20,7 @@ mod variables;
 
 use super::destination::{AllowedDestinations, refused_resolution};
 use super::error::DeliveryError;
-use crate::graph::SecretText;
+use crate::auth::SecretText;
 
 /// Upper bound of one request to NocoBase (connect included).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);

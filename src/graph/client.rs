@@ -3,8 +3,9 @@
 use super::error::{GraphError, decode_api_error};
 use super::limiter::{Aimd, Limiter, Outcome};
 use super::metrics::GraphMetrics;
-use super::retry::{RetryPolicy, parse_retry_after};
+use super::retry::RetryPolicy;
 use crate::auth::TokenSource;
+use crate::auth::http::parse_retry_after;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -95,6 +95,8 @@ impl GraphError {
         self.status() == Some(409)
     }
 
+    /// Only the unit tests ask; production code decides on [`Self::is_retryable`] and [`Self::retry_after`].
+    #[cfg(test)]
     pub fn is_throttled(&self) -> bool {
         self.status() == Some(429)
     }

@@ -15,30 +15,6 @@ use serde_json::json;
 use std::time::Duration;
 
 impl GraphClient {
-    /// Lists the delegated permission grants whose client is `client_sp_id`.
-    pub async fn list_permission_grants(
-        &self,
-        client_sp_id: &str,
-    ) -> Result<Vec<OAuth2PermissionGrant>, GraphError> {
-        const ENDPOINT: &str = "/oauth2PermissionGrants?$filter=clientId";
-        let filter = format!("clientId eq '{}'", client_sp_id.replace('\'', "''"));
-        let call = Call {
-            method: Method::GET,
-            endpoint: ENDPOINT,
-            url: self.url("/oauth2PermissionGrants", Some(&filter))?,
-            body: None,
-            prefer: None,
-            retry_also: RetryAlso::NONE,
-            idempotent: true,
-        };
-        let list: Collection<OAuth2PermissionGrant> = self.execute(&call).await?.json(ENDPOINT)?;
-        Ok(list
-            .value
-            .into_iter()
-            .filter(|g| g.client_id == client_sp_id)
-            .collect())
-    }
-
     /// The tenant-wide (AllPrincipals) grant of `client_sp_id` on `resource_sp_id`, if one is visible.
     ///
     /// `GET /oauth2PermissionGrants?$filter=clientId eq '…' and consentType eq 'AllPrincipals' and resourceId eq '…'`:

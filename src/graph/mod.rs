@@ -12,8 +12,6 @@ mod service_principals;
 #[cfg(test)]
 mod test_server;
 
-/// Re-exported from [`crate::auth`], where it lives (tokens and client secrets are both auth material).
-pub use crate::auth::SecretText;
 pub use client::{Concurrency, GraphClient, GraphConfig};
 pub use error::{
     CODE_AUTHORIZATION_DENIED, CODE_CREDENTIAL_TYPE_POLICY, CODE_LIFETIME_POLICY,
@@ -26,7 +24,4 @@ pub use model::{
     OAuth2PermissionGrant, PERSONAL_ACCOUNT_AUDIENCES, PasswordCredential, PermissionScope,
     RequiredResourceAccess, ResourceAccess, ServicePrincipal, UpsertOutcome, WebApplication,
 };
-pub use retry::{MAX_RETRY_AFTER, RetryPolicy, parse_retry_after};
-
-/// App id of the Microsoft Graph resource (its service principal is the consent resource).
-pub const MICROSOFT_GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+pub use retry::RetryPolicy;

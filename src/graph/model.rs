@@ -1,6 +1,6 @@
 //! Graph resource types (v1.0, camelCase JSON). Only the fields the operator reads or writes.
 
-use super::SecretText;
+use crate::auth::SecretText;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

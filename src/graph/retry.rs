@@ -3,9 +3,6 @@
 
 use std::time::Duration;
 
-/// Re-exported from [`crate::auth`]'s HTTP plumbing, which the token endpoint shares.
-pub use crate::auth::http::{MAX_RETRY_AFTER, parse_retry_after};
-
 /// Bounds for retrying one Graph call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {

@@ -82,7 +82,7 @@ impl GraphClient {
             return Ok(Some(id.clone()));
         }
         let Some(sp) = self
-            .get_service_principal_by_app_id(super::MICROSOFT_GRAPH_APP_ID)
+            .get_service_principal_by_app_id(crate::api::GRAPH_RESOURCE_APP_ID)
             .await?
         else {
             return Ok(None);

@@ -84,37 +84,9 @@ impl Fx {
         h.add_tenant(TENANT_ID);
         h.register_client_secret(TENANT_ID, OP_CLIENT_ID, OP_SECRET);
 
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-        let s: Secret = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "operator-credential"},
-            "stringData": {"clientSecret": OP_SECRET}
-        }))
-        .unwrap();
-        secrets.create(&PostParams::default(), &s).await.unwrap();
-
+        put_secret(&client, &ns, OP_CREDENTIAL, "clientSecret", OP_SECRET).await;
         let tenant = ns.clone();
-        let mut spec = json!({
-            "tenantId": TENANT_ID,
-            "cloud": "Custom",
-            "endpoints": {"authorityHost": emu.base_url(), "graphEndpoint": emu.base_url()},
-            "auth": {"clientSecret": {"clientId": OP_CLIENT_ID,
-                     "secretRef": {"name": "operator-credential", "key": "clientSecret"}}},
-            "caBundle": emu.ca_pem(),
-        });
-        if !allowed.is_null() {
-            spec["allowedNamespaces"] = allowed;
-        }
-        let t: EntraTenant = serde_json::from_value(json!({
-            "apiVersion": "entramail.io/v1alpha1", "kind": "EntraTenant",
-            "metadata": {"name": tenant, "labels": {TEST_LABEL: ns}},
-            "spec": spec,
-        }))
-        .unwrap();
-        Api::<EntraTenant>::all(client.clone())
-            .create(&PostParams::default(), &t)
-            .await
-            .unwrap();
+        create_tenant(&client, &tenant, &emu, allowed, json!({TEST_LABEL: ns})).await;
         let config = fast_config(&ns);
         let mut fx = Fx {
             client,
@@ -162,36 +134,12 @@ impl Fx {
 
     /// A Secret in the fixture's namespace holding one key (e.g. a NocoBase API key).
     pub async fn put_secret(&self, name: &str, key: &str, value: &str) {
-        let s: Secret = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name},
-            "stringData": {key: value}
-        }))
-        .unwrap();
-        self.secrets()
-            .patch(
-                name,
-                &PatchParams::apply(support::TEST_MANAGER).force(),
-                &Patch::Apply(&s),
-            )
-            .await
-            .unwrap();
+        put_secret(&self.client, &self.ns, name, key, value).await
     }
 
     /// Creates a NocoBaseMailIntegration using this fixture's tenant, in `ns` (default: the fixture's).
-    pub async fn create_in(
-        &self,
-        ns: &str,
-        name: &str,
-        mut spec: Value,
-    ) -> NocoBaseMailIntegration {
-        spec["tenantRef"] = json!({"name": self.tenant});
-        let obj: NocoBaseMailIntegration = serde_json::from_value(json!({
-            "apiVersion": "entramail.io/v1alpha1", "kind": "NocoBaseMailIntegration",
-            "metadata": {"name": name, "labels": {TEST_LABEL: self.ns}},
-            "spec": spec,
-        }))
-        .unwrap();
+    pub async fn create_in(&self, ns: &str, name: &str, spec: Value) -> NocoBaseMailIntegration {
+        let obj = integration(name, &self.tenant, spec, json!({TEST_LABEL: self.ns}));
         Api::<NocoBaseMailIntegration>::namespaced(self.client.clone(), ns)
             .create(&PostParams::default(), &obj)
             .await
@@ -233,22 +181,7 @@ impl Fx {
         F: Fn(&NocoBaseMailIntegration) -> bool,
     {
         let api: Api<NocoBaseMailIntegration> = Api::namespaced(self.client.clone(), ns);
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let obj = api.get_opt(name).await.unwrap();
-            if let Some(o) = &obj
-                && pred(o)
-            {
-                return o.clone();
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "timed out waiting for {what} on {ns}/{name}; last status: {}",
-                    serde_json::to_string_pretty(&obj.and_then(|o| o.status)).unwrap()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_for(&api, name, timeout, what, pred).await
     }
 
     pub async fn wait<F>(
@@ -279,30 +212,23 @@ impl Fx {
         pred: impl Fn(&[Event]) -> bool,
     ) -> Vec<Event> {
         let api = Api::<Event>::namespaced(self.client.clone(), &self.ns);
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
+        support::eventually_ok(what, timeout, async || {
             let events = api.list(&Default::default()).await.unwrap().items;
             if pred(&events) {
-                return events;
+                Ok(events)
+            } else {
+                Err(String::new())
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await
     }
 
     /// Waits until the object is gone.
     pub async fn wait_gone(&self, name: &str, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while self.integrations().get_opt(name).await.unwrap().is_some() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{name} not deleted in time"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        support::eventually_async(&format!("{name} deleted"), timeout, async || {
+            self.integrations().get_opt(name).await.unwrap().is_none()
+        })
+        .await;
     }
 
     pub async fn secret(&self, name: &str) -> Option<Secret> {
@@ -347,6 +273,95 @@ impl Drop for Fx {
             t.abort();
         }
     }
+}
+
+/// Name of the Secret holding the operator's own client secret (key `clientSecret`).
+pub const OP_CREDENTIAL: &str = "operator-credential";
+
+/// A Secret in `ns` holding one key, server-side applied (so it also updates an existing one).
+pub async fn put_secret(client: &Client, ns: &str, name: &str, key: &str, value: &str) {
+    let s: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name},
+        "stringData": {key: value}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .patch(
+            name,
+            &PatchParams::apply(support::TEST_MANAGER).force(),
+            &Patch::Apply(&s),
+        )
+        .await
+        .unwrap();
+}
+
+/// An EntraTenant against the emulator, authenticating with [`OP_CREDENTIAL`]. `allowed`: its
+/// spec.allowedNamespaces (null = all); `labels`: its labels (null = none).
+pub async fn create_tenant(
+    client: &Client,
+    name: &str,
+    emu: &Emulator,
+    allowed: Value,
+    labels: Value,
+) {
+    let mut spec = json!({
+        "tenantId": TENANT_ID,
+        "cloud": "Custom",
+        "endpoints": {"authorityHost": emu.base_url(), "graphEndpoint": emu.base_url()},
+        "auth": {"clientSecret": {"clientId": OP_CLIENT_ID,
+                 "secretRef": {"name": OP_CREDENTIAL, "key": "clientSecret"}}},
+        "caBundle": emu.ca_pem(),
+    });
+    if !allowed.is_null() {
+        spec["allowedNamespaces"] = allowed;
+    }
+    let t: EntraTenant = serde_json::from_value(json!({
+        "apiVersion": "entramail.io/v1alpha1", "kind": "EntraTenant",
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+    }))
+    .unwrap();
+    Api::<EntraTenant>::all(client.clone())
+        .create(&PostParams::default(), &t)
+        .await
+        .unwrap();
+}
+
+/// A NocoBaseMailIntegration object using `tenant`, with `labels` (null = none).
+pub fn integration(
+    name: &str,
+    tenant: &str,
+    mut spec: Value,
+    labels: Value,
+) -> NocoBaseMailIntegration {
+    spec["tenantRef"] = json!({"name": tenant});
+    serde_json::from_value(json!({
+        "apiVersion": "entramail.io/v1alpha1", "kind": "NocoBaseMailIntegration",
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+/// Polls until `pred` holds for the object `name` (or panics after `timeout` with its last status).
+pub async fn wait_for(
+    api: &Api<NocoBaseMailIntegration>,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&NocoBaseMailIntegration) -> bool,
+) -> NocoBaseMailIntegration {
+    support::eventually_ok(&format!("{what} on {name}"), timeout, async || {
+        match api.get_opt(name).await.unwrap() {
+            Some(o) if pred(&o) => Ok(o),
+            obj => Err(format!(
+                "last status: {}",
+                serde_json::to_string_pretty(&obj.and_then(|o| o.status)).unwrap()
+            )),
+        }
+    })
+    .await
 }
 
 pub fn is_ready(o: &NocoBaseMailIntegration) -> bool {

@@ -112,14 +112,62 @@ pub async fn namespace(client: &Client, prefix: &str) -> String {
     created.metadata.name.expect("generated namespace name")
 }
 
+/// How often the waits below look again.
+const POLL: Duration = Duration::from_millis(200);
+
 /// Polls a synchronous predicate (e.g. on the emulator's state) until it holds, or panics after `timeout`.
 pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    eventually_async(what, timeout, async || f()).await
+}
+
+/// Polls an async predicate (e.g. a GET against the apiserver) until it holds, or panics after `timeout`.
+pub async fn eventually_async(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) {
+    eventually_ok(what, timeout, async || {
+        if f().await {
+            Ok(())
+        } else {
+            Err(String::new())
+        }
+    })
+    .await
+}
+
+/// Polls an async check until it yields a value, or panics after `timeout` with `what` and the check's last reason.
+pub async fn eventually_ok<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
     let deadline = tokio::time::Instant::now() + timeout;
-    while !f() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(why) if tokio::time::Instant::now() >= deadline => {
+                if why.is_empty() {
+                    panic!("timed out waiting for {what}");
+                }
+                panic!("timed out waiting for {what}: {why}");
+            }
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}
+
+/// Polls `f` every `every` until it holds or `timeout` passes; returns whether it held. For waits that carry on
+/// either way (e.g. a kill point that injected faults may never reach).
+pub async fn poll_until(
+    timeout: Duration,
+    every: Duration,
+    mut f: impl AsyncFnMut() -> bool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(every).await;
     }
 }

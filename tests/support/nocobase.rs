@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use entramail_operator::graph::SecretText;
+use entramail_operator::auth::SecretText;
 use serde_json::{Map, Value, json};
 use url::Url;
 

@@ -6,13 +6,13 @@ use kube::ResourceExt;
 use super::{StepError, snapshot::Snapshot, status::Run};
 use crate::{
     api::{
-        EntraTenant, NocoBaseMailIntegration, SignInAudience,
+        EntraTenant, GRAPH_RESOURCE_APP_ID, NocoBaseMailIntegration, SignInAudience,
         conditions::{ADMIN_CONSENT_GRANTED, APPLICATION_READY},
     },
     controller::error::Error,
     graph::{
-        ApiApplication, Application, ApplicationUpsert, GraphClient, MICROSOFT_GRAPH_APP_ID,
-        RequiredResourceAccess, ResourceAccess, WebApplication,
+        ApiApplication, Application, ApplicationUpsert, GraphClient, RequiredResourceAccess,
+        ResourceAccess, WebApplication,
     },
 };
 
@@ -48,7 +48,7 @@ fn merged_access(
     let mut out = existing.to_vec();
     match out.iter_mut().find(|r| {
         r.resource_app_id
-            .eq_ignore_ascii_case(MICROSOFT_GRAPH_APP_ID)
+            .eq_ignore_ascii_case(GRAPH_RESOURCE_APP_ID)
     }) {
         Some(graph) => {
             for a in ours {
@@ -62,7 +62,7 @@ fn merged_access(
             }
         }
         None => out.push(RequiredResourceAccess {
-            resource_app_id: MICROSOFT_GRAPH_APP_ID.to_string(),
+            resource_app_id: GRAPH_RESOURCE_APP_ID.to_string(),
             resource_access: ours,
         }),
     }

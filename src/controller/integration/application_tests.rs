@@ -52,7 +52,7 @@ fn adopted() -> Application {
         "signInAudience": "AzureADMultipleOrgs",
         "requiredResourceAccess": [
             {"resourceAppId": "00000002-0000-0ff1-ce00-000000000000", "resourceAccess": [{"id": "x", "type": "Scope"}]},
-            {"resourceAppId": MICROSOFT_GRAPH_APP_ID, "resourceAccess": [{"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Scope"}]}
+            {"resourceAppId": GRAPH_RESOURCE_APP_ID, "resourceAccess": [{"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Scope"}]}
         ],
         "web": {"redirectUris": ["https://theirs.example.com/cb"]}
     }))
@@ -71,7 +71,7 @@ fn adopted_app_keeps_its_audience_name_permissions_and_redirects() {
     assert_eq!(rra.len(), 2, "the other resource is kept");
     let graph = rra
         .iter()
-        .find(|r| r.resource_app_id == MICROSOFT_GRAPH_APP_ID)
+        .find(|r| r.resource_app_id == GRAPH_RESOURCE_APP_ID)
         .unwrap();
     assert_eq!(graph.resource_access.len(), 5, "User.Read not duplicated");
     assert_eq!(

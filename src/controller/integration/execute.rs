@@ -14,8 +14,9 @@ use super::{
 };
 use crate::{
     api::{EntraTenant, NocoBaseMailIntegration},
+    auth::SecretText,
     controller::{Context, consumers, error::Error, secret, tenant, time},
-    graph::{Application, GraphClient, SecretText},
+    graph::{Application, GraphClient},
     planner::rotation::{Action as Step, MintReason, Plan, RevokeReason, SecretWrite},
 };
 

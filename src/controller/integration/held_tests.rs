@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::{
-    graph::SecretText,
+    auth::SecretText,
     planner::{
         delivery::{Confirmation::NotConfigured, Deliveries},
         rotation::{LiveCredential, Retiring, RotationStatus},

@@ -324,7 +324,7 @@ fn a_mint_records_the_new_credential_and_its_verification() {
         }),
         in_secret: Some(super::super::execute::InSecret {
             key_id: "k9".into(),
-            text: crate::graph::SecretText::new("s"),
+            text: crate::auth::SecretText::new("s"),
             expires_at: now(),
         }),
         secret_written: true,

@@ -9,7 +9,7 @@ use super::{
     DeliveryError, Method, NocoBaseClient, REFRESH_TIMEOUT, Values, VariableInfo, VariableNames,
     VariableType, invalid,
 };
-use crate::graph::SecretText;
+use crate::auth::SecretText;
 
 impl NocoBaseClient {
     /// Creates or updates the secret variable `name` (`environmentVariables:updateOrCreate?filterKeys[]=name`, one

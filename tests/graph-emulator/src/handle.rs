@@ -182,6 +182,17 @@ impl EmulatorHandle {
         self.shared.lock().counters.by_route.clone()
     }
 
+    /// Requests received on one route (a key of [`Self::counts`], e.g. `"POST /applications/{id}/addPassword"`).
+    pub fn count(&self, route: &str) -> u64 {
+        self.shared
+            .lock()
+            .counters
+            .by_route
+            .get(route)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Like [`Self::counts`] with the response status appended: `"POST /servicePrincipals 201"`.
     pub fn counts_by_status(&self) -> BTreeMap<String, u64> {
         self.shared.lock().counters.by_route_status.clone()

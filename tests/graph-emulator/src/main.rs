@@ -1,6 +1,6 @@
 //! `graph-emulator`: the emulator as a standalone HTTPS server for the demo and manual testing.
 
-use graph_emulator::{Cloud, Emulator, EmulatorConfig, TenantSize, ThrottleBudget};
+use graph_emulator::{Cloud, Emulator, EmulatorConfig, EmulatorHandle, TenantSize, ThrottleBudget};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -113,7 +113,32 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let handle = emulator.handle();
+    if let Err(msg) = configure(&emulator.handle(), &args) {
+        eprintln!("{msg}");
+        return ExitCode::from(2);
+    }
+    if let Some(path) = &args.ca_out
+        && let Err(err) = std::fs::write(path, emulator.ca_pem())
+    {
+        eprintln!("graph-emulator: cannot write {}: {err}", path.display());
+        return ExitCode::FAILURE;
+    }
+    tracing::info!(
+        url = %emulator.base_url(),
+        graph = %emulator.graph_url(),
+        tenant = args.tenant.as_deref().unwrap_or("-"),
+        client_id = args.client_id.as_deref().unwrap_or("-"),
+        "graph emulator listening"
+    );
+    if let Err(err) = shutdown_signal().await {
+        eprintln!("graph-emulator: cannot wait for a shutdown signal: {err}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Tenant, clients and faults from the flags.
+fn configure(handle: &EmulatorHandle, args: &Args) -> Result<(), String> {
     if let Some(tenant) = &args.tenant {
         handle.add_tenant(tenant);
         if let Some(client_id) = &args.client_id {
@@ -125,8 +150,7 @@ async fn main() -> ExitCode {
             }
         }
     } else if args.client_id.is_some() {
-        eprintln!("graph-emulator: --client-id needs --tenant");
-        return ExitCode::from(2);
+        return Err("graph-emulator: --client-id needs --tenant".into());
     }
     if let Some(ms) = args.latency_ms {
         handle.set_latency(Duration::from_millis(ms));
@@ -148,24 +172,7 @@ async fn main() -> ExitCode {
     if args.block_password_addition {
         handle.set_password_addition_blocked(true);
     }
-    if let Some(path) = &args.ca_out
-        && let Err(err) = std::fs::write(path, emulator.ca_pem())
-    {
-        eprintln!("graph-emulator: cannot write {}: {err}", path.display());
-        return ExitCode::FAILURE;
-    }
-    tracing::info!(
-        url = %emulator.base_url(),
-        graph = %emulator.graph_url(),
-        tenant = args.tenant.as_deref().unwrap_or("-"),
-        client_id = args.client_id.as_deref().unwrap_or("-"),
-        "graph emulator listening"
-    );
-    if let Err(err) = shutdown_signal().await {
-        eprintln!("graph-emulator: cannot wait for a shutdown signal: {err}");
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// SIGINT or SIGTERM: as PID 1 in a container, an unhandled SIGTERM would be ignored.

@@ -3,7 +3,7 @@
 use crate::client_cert;
 use crate::error::{AadError, RequestIds};
 use crate::jwt;
-use crate::state::{Inner, IssuedToken, Shared};
+use crate::state::{ClientRegistration, Inner, IssuedToken, Shared, Tenant};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -100,6 +100,68 @@ fn issue(
             ),
         ));
     };
+    let client_id = check_grant(&param)?;
+    let registration = tenant.clients.get(client_id);
+    // An application still inside the replication lag is unknown here too (AADSTS700016), as seen right after
+    // creating an app: <https://github.com/hashicorp/vault-plugin-secrets-azure/issues/26>.
+    let is_app = tenant.visible_app(client_id, now).is_some();
+    let unknown_client = || {
+        AadError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant_id}'. This can happen if the application has not been installed by the administrator of the tenant."
+            ),
+        )
+    };
+    if registration.is_none() && !is_app {
+        return Err(unknown_client());
+    }
+
+    if let Some(secret) = param("client_secret") {
+        check_secret(tenant, registration, client_id, secret, now)?;
+    } else if let Some(assertion) = param("client_assertion") {
+        let assertion_type = param("client_assertion_type");
+        let form = check_assertion(
+            registration,
+            client_id,
+            assertion,
+            assertion_type,
+            audience,
+            now,
+        )?;
+        if let Some(form) = form {
+            *inner
+                .counters
+                .certificate_assertions
+                .entry(form)
+                .or_default() += 1;
+        }
+    } else {
+        return Err(AadError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".to_string(),
+        ));
+    }
+
+    let token = crate::secrets::access_token();
+    inner.tokens.retain(|_, t| t.expires_at > now);
+    inner.tokens.insert(
+        token.clone(),
+        IssuedToken {
+            tenant_id: tenant_id.to_string(),
+            client_id: client_id.to_string(),
+            expires_at: now + chrono::Duration::seconds(TOKEN_LIFETIME_SECS),
+        },
+    );
+    Ok(token)
+}
+
+/// A client-credentials request with a `/.default` scope: returns the client_id.
+fn check_grant<'f>(param: &impl Fn(&str) -> Option<&'f str>) -> Result<&'f str, AadError> {
     match param("grant_type") {
         None => return Err(missing("grant_type")),
         Some("client_credentials") => {}
@@ -124,114 +186,95 @@ fn issue(
             ),
         ));
     }
-    let registration = tenant.clients.get(client_id);
-    // An application still inside the replication lag is unknown here too (AADSTS700016), as seen right after
-    // creating an app: <https://github.com/hashicorp/vault-plugin-secrets-azure/issues/26>.
-    let is_app = tenant.visible_app(client_id, now).is_some();
-    let unknown_client = || {
-        AadError::new(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            700016,
-            format!(
-                "Application with identifier '{client_id}' was not found in the directory '{tenant_id}'. This can happen if the application has not been installed by the administrator of the tenant."
-            ),
-        )
-    };
-    if registration.is_none() && !is_app {
-        return Err(unknown_client());
-    }
+    Ok(client_id)
+}
 
-    if let Some(secret) = param("client_secret") {
-        let registered = registration.is_some_and(|r| r.secrets.iter().any(|s| s == secret));
-        if !registered && !tenant.app_secret_valid(client_id, secret, now) {
-            // A secret minted less than the activation lag ago is not known yet, hence "invalid", not "expired".
-            return Err(if tenant.app_has_secret(client_id, secret, now) {
-                AadError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    7000222,
-                    format!("The provided client secret keys for app '{client_id}' are expired."),
-                )
-            } else {
-                AadError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    7000215,
-                    format!(
-                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-                    ),
-                )
-            });
-        }
-    } else if let Some(assertion) = param("client_assertion") {
-        if param("client_assertion_type") != Some(JWT_BEARER) {
-            return Err(AadError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                50027,
-                "The client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.".to_string(),
-            ));
-        }
-        let claims = jwt::decode_unverified(assertion).map_err(|_| {
+/// The client secret is a registered one (the operator's own) or an app's current one.
+fn check_secret(
+    tenant: &Tenant,
+    registration: Option<&ClientRegistration>,
+    client_id: &str,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AadError> {
+    let registered = registration.is_some_and(|r| r.secrets.iter().any(|s| s == secret));
+    if !registered && !tenant.app_secret_valid(client_id, secret, now) {
+        // A secret minted less than the activation lag ago is not known yet, hence "invalid", not "expired".
+        return Err(if tenant.app_has_secret(client_id, secret, now) {
             AadError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                50027,
-                "JWT token is invalid or malformed.".to_string(),
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000222,
+                format!("The provided client secret keys for app '{client_id}' are expired."),
             )
-        })?;
-        let ts = now.timestamp();
-        if claims.exp.is_none_or(|exp| exp <= ts) || claims.nbf.is_some_and(|nbf| nbf > ts) {
-            return Err(AadError::new(
-                StatusCode::BAD_REQUEST,
+        } else {
+            AadError::new(
+                StatusCode::UNAUTHORIZED,
                 "invalid_client",
-                700024,
-                "Client assertion is not within its valid time range.".to_string(),
-            ));
-        }
-        let subject = claims.sub.unwrap_or_default();
-        if client_cert::names_certificate(assertion) {
-            let certificates = registration.map(|r| r.certificates.as_slice());
-            let form = client_cert::verify(
-                assertion,
-                certificates.unwrap_or_default(),
-                client_id,
-                audience,
-            )?;
-            *inner
-                .counters
-                .certificate_assertions
-                .entry(form)
-                .or_default() += 1;
-        } else if !registration.is_some_and(|r| r.federated_subjects.contains(&subject)) {
-            return Err(AadError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_client",
-                70021,
+                7000215,
                 format!(
-                    "No matching federated identity record found for presented assertion. Assertion Subject: '{subject}'."
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
                 ),
-            ));
-        }
-    } else {
+            )
+        });
+    }
+    Ok(())
+}
+
+/// A JWT-bearer client assertion: within its validity, and either signed by a registered certificate (returns the
+/// form it used) or a federated credential's subject.
+fn check_assertion(
+    registration: Option<&ClientRegistration>,
+    client_id: &str,
+    assertion: &str,
+    assertion_type: Option<&str>,
+    audience: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<client_cert::AssertionForm>, AadError> {
+    if assertion_type != Some(JWT_BEARER) {
         return Err(AadError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50027,
+            "The client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.".to_string(),
         ));
     }
-
-    let token = crate::secrets::access_token();
-    inner.tokens.retain(|_, t| t.expires_at > now);
-    inner.tokens.insert(
-        token.clone(),
-        IssuedToken {
-            tenant_id: tenant_id.to_string(),
-            client_id: client_id.to_string(),
-            expires_at: now + chrono::Duration::seconds(TOKEN_LIFETIME_SECS),
-        },
-    );
-    Ok(token)
+    let claims = jwt::decode_unverified(assertion).map_err(|_| {
+        AadError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50027,
+            "JWT token is invalid or malformed.".to_string(),
+        )
+    })?;
+    let ts = now.timestamp();
+    if claims.exp.is_none_or(|exp| exp <= ts) || claims.nbf.is_some_and(|nbf| nbf > ts) {
+        return Err(AadError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            700024,
+            "Client assertion is not within its valid time range.".to_string(),
+        ));
+    }
+    let subject = claims.sub.unwrap_or_default();
+    if client_cert::names_certificate(assertion) {
+        let certificates = registration.map(|r| r.certificates.as_slice());
+        return client_cert::verify(
+            assertion,
+            certificates.unwrap_or_default(),
+            client_id,
+            audience,
+        )
+        .map(Some);
+    } else if !registration.is_some_and(|r| r.federated_subjects.contains(&subject)) {
+        return Err(AadError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            70021,
+            format!(
+                "No matching federated identity record found for presented assertion. Assertion Subject: '{subject}'."
+            ),
+        ));
+    }
+    Ok(None)
 }

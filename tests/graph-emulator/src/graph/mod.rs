@@ -1,6 +1,7 @@
 //! Microsoft Graph v1.0 under `/v1.0`: authentication, fault injection, routing and OData conventions.
 
 mod applications;
+mod budget;
 mod grants;
 mod odata;
 mod routes;
@@ -8,8 +9,7 @@ mod service_principals;
 
 use crate::error::{GraphError, RequestIds};
 use crate::faults::{
-    AfterCommitFailure, BudgetDecision, Charge, Cloud, Injected, RemovePasswordMissing,
-    SpReplicationError,
+    AfterCommitFailure, Cloud, Faults, Injected, RemovePasswordMissing, SpReplicationError,
 };
 use crate::state::{Inner, Shared, Tenant};
 use axum::Extension;
@@ -59,6 +59,20 @@ pub(crate) struct Settings {
     pub block_password_addition: bool,
     pub remove_password_missing: RemovePasswordMissing,
     pub secret_activation_lag: chrono::Duration,
+}
+
+impl Settings {
+    fn of(faults: &Faults) -> Self {
+        Self {
+            max_credential_lifetime: faults.max_credential_lifetime,
+            cloud: faults.cloud,
+            sp_replication_error: faults.sp_replication_error,
+            block_password_addition: faults.block_password_addition,
+            remove_password_missing: faults.remove_password_missing,
+            secret_activation_lag: chrono::Duration::from_std(faults.secret_activation_lag)
+                .unwrap_or_default(),
+        }
+    }
 }
 
 type GraphResult = Result<Reply, GraphError>;
@@ -223,44 +237,15 @@ fn process(
         return Err(fault_error(fault));
     }
     let target = target?;
-    if let Some(budget) = inner.faults.throttle_budget
-        && let Some(tenant) = inner.tenants.get(&tenant_id)
-    {
-        let charge = charge_for(method, &target, request, tenant);
-        match inner
-            .budget
-            .charge(&budget, &tenant_id, &client_id, charge, now)
-        {
-            BudgetDecision::Allowed {
-                resource_units,
-                limit_percentage,
-            } => {
-                extras
-                    .headers
-                    .push(("x-ms-resource-unit", resource_units.to_string()));
-                if let Some(share) = limit_percentage {
-                    extras
-                        .headers
-                        .push(("x-ms-throttle-limit-percentage", format!("{share:.1}")));
-                }
-            }
-            BudgetDecision::Throttled {
-                retry_after,
-                limit,
-                reason,
-            } => {
-                extras.budget_throttled = true;
-                extras.headers.push((
-                    "x-ms-throttle-scope",
-                    format!("Tenant_Application/{limit}/{client_id}/{tenant_id}"),
-                ));
-                extras
-                    .headers
-                    .push(("x-ms-throttle-information", reason.to_string()));
-                return Err(fault_error(Injected::Throttle { retry_after }));
-            }
-        }
-    }
+    budget::charge(
+        inner,
+        (&tenant_id, &client_id),
+        method,
+        &target,
+        request,
+        now,
+        extras,
+    )?;
     let add_password = *method == Method::POST
         && target.entity == Entity::Applications
         && target.action.as_deref() == Some("addPassword");
@@ -271,15 +256,7 @@ fn process(
         ..
     } = inner;
     let lag = chrono::Duration::from_std(faults.replication_lag).unwrap_or_default();
-    let settings = Settings {
-        max_credential_lifetime: faults.max_credential_lifetime,
-        cloud: faults.cloud,
-        sp_replication_error: faults.sp_replication_error,
-        block_password_addition: faults.block_password_addition,
-        remove_password_missing: faults.remove_password_missing,
-        secret_activation_lag: chrono::Duration::from_std(faults.secret_activation_lag)
-            .unwrap_or_default(),
-    };
+    let settings = Settings::of(faults);
     let Some(tenant) = tenants.get_mut(&tenant_id) else {
         return Err(unauthenticated("Access token validation failure."));
     };
@@ -301,41 +278,6 @@ fn process(
         };
     }
     result
-}
-
-/// The request's cost under the identity and access throttling limits
-/// (<https://learn.microsoft.com/graph/throttling-limits#identity-and-access-service-limits>): base cost 2 for
-/// `GET applications`, `GET oauth2PermissionGrants` and `GET oauth2PermissionGrants/{id}`, 1 for anything else;
-/// `$select` -1, `$expand` +1, `$top` below 20 -1, never below 1. POST/PATCH/PUT/DELETE also cost one write, and
-/// writes on `applications` whose signInAudience is a personal-account one count against their own quota.
-fn charge_for(method: &Method, target: &Target, req: &Request<'_>, tenant: &Tenant) -> Charge {
-    let read = *method == Method::GET;
-    let mut cost: i64 = match (target.entity, &target.key, target.action.as_deref()) {
-        (Entity::Applications, None, None) if read => 2,
-        (Entity::Grants, _, None) if read => 2,
-        _ => 1,
-    };
-    if req.query("$select").is_some() {
-        cost -= 1;
-    }
-    if req.query("$expand").is_some() {
-        cost += 1;
-    }
-    if req
-        .query("$top")
-        .and_then(|t| t.trim().parse::<u64>().ok())
-        .is_some_and(|t| t < 20)
-    {
-        cost -= 1;
-    }
-    let personal_app_write = !read
-        && target.entity == Entity::Applications
-        && applications::write_targets_personal_app(tenant, target.key.as_ref(), req);
-    Charge {
-        resource_units: u32::try_from(cost.max(1)).unwrap_or(1),
-        write: !read,
-        personal_app_write,
-    }
 }
 
 fn unauthenticated(message: &str) -> GraphError {
