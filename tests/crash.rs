@@ -20,7 +20,7 @@ use std::{
 };
 
 use chrono::{TimeDelta, Utc};
-use entramail_operator::api::{NocoBaseMailIntegration, ROTATE_ANNOTATION};
+use entramail_operator::api::{NocoBaseMailIntegration, ROTATE_ANNOTATION, SignInAudience};
 use futures::StreamExt;
 use graph_emulator::EmulatorHandle;
 use k8s_openapi::api::core::v1::Secret;
@@ -28,8 +28,7 @@ use kube::{
     Api, ResourceExt,
     runtime::{WatchStreamExt, watcher},
 };
-use operator::{Fx, TENANT_ID, TEST_LABEL, data, is_ready, object_id_of};
-use serde_json::json;
+use operator::{Fx, Spec, TENANT_ID, TEST_LABEL, data, is_ready, object_id_of};
 use support::process::{self, OperatorProcess, free_port};
 use tokio::process::Command;
 
@@ -344,14 +343,9 @@ async fn setup(prefix: &str, audience: Audience) -> Setup {
     let mut fx = Fx::start(prefix).await;
     fx.stop_operator().await;
     let op = Operator::new(&fx);
-    let mut spec = json!({
-        "application": {"nocobaseOrigin": "https://nocobase.example.com"},
-        "secret": {"lifetime": "1h"},
-        "rotation": {"overlap": "2s"},
-        "delivery": {"acknowledgement": "NotRequired"},
-    });
+    let mut spec = Spec::basic().lifetime("1h").overlap("2s");
     if audience == Audience::OrganisationWithForeignSecret {
-        spec["application"]["signInAudience"] = "AzureADMyOrg".into();
+        spec = spec.audience(SignInAudience::AzureAdMyOrg);
     }
     fx.create("mail", spec).await;
     let cr = fx.wait_ready("mail").await;

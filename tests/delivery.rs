@@ -8,10 +8,11 @@ mod support;
 
 use std::time::Duration;
 
-use entramail_operator::api::NocoBaseMailIntegration;
+use entramail_operator::api::{Acknowledgement, NocoBaseMailIntegration};
 use serde_json::{Value, json};
 
-use operator::{Fx, TENANT_ID, app_id_of, condition, data, has_condition, is_ready, key_of};
+use operator::spec::{NOCOBASE_ORIGIN, NocoBaseTarget};
+use operator::{Fx, Spec, TENANT_ID, app_id_of, condition, data, has_condition, is_ready, key_of};
 use support::eventually;
 use support::nocobase::NocoBase;
 
@@ -21,13 +22,11 @@ fn delivered_for(o: &NocoBaseMailIntegration, key: &str) -> bool {
     key_of(o).as_deref() == Some(key) && has_condition(o, "Delivered", "True", "Delivered")
 }
 
-fn spec(nocobase: Value) -> Value {
-    json!({
-        "application": {"nocobaseOrigin": "https://nocobase.example.com"},
-        "secret": {"lifetime": "24h"},
-        "rotation": {"overlap": "1s"},
-        "delivery": {"nocobase": nocobase},
-    })
+fn spec(nocobase: NocoBaseTarget) -> Spec {
+    Spec::new(NOCOBASE_ORIGIN)
+        .lifetime("24h")
+        .overlap("1s")
+        .nocobase(nocobase)
 }
 
 /// Waits until "mail" is Ready and its first key is delivered; returns (appId, keyId).
@@ -81,12 +80,12 @@ async fn record_target_receives_the_first_secret_and_two_rotations() {
         .await;
     fx.create(
         "mail",
-        spec(json!({
-            "url": nb.url().as_str(),
-            "apiKeySecretRef": {"name": API_KEY_SECRET, "key": "key"},
-            "record": {"collection": collection, "filterByTk": id,
-                       "fields": {"clientId": "clientId", "clientSecret": "clientSecret", "tenantId": "tenantId"}},
-        })),
+        spec(
+            NocoBaseTarget::new(nb.url().as_str(), API_KEY_SECRET)
+                .record(&collection, &id, "clientSecret")
+                .client_id_field("clientId")
+                .tenant_id_field("tenantId"),
+        ),
     )
     .await;
     let (app, k1) = provisioned_and_delivered(&fx).await;
@@ -146,12 +145,14 @@ async fn variables_target_with_the_least_privilege_key() {
         .await;
     // Variables serve plugins that read {{$env.NAME}}; the email manager does not, so without a record target a
     // person would be asked to acknowledge (Auto). This integration says nobody else needs to.
-    let mut s = spec(json!({
-        "url": nb.url().as_str(),
-        "apiKeySecretRef": {"name": API_KEY_SECRET, "key": "key"},
-        "variables": {"clientId": id_var, "clientSecret": secret_var, "tenantId": tenant_var},
-    }));
-    s["delivery"]["acknowledgement"] = "NotRequired".into();
+    let s = spec(
+        NocoBaseTarget::new(nb.url().as_str(), API_KEY_SECRET).variables(
+            &id_var,
+            &secret_var,
+            &tenant_var,
+        ),
+    )
+    .acknowledgement(Acknowledgement::NotRequired);
     fx.create("mail", s).await;
     let cr = fx.wait_ready("mail").await;
     let app = app_id_of(&cr);
@@ -197,12 +198,11 @@ async fn nocobase_down_keeps_the_old_secret_until_nocobase_confirms() {
     let id = nb.record_id();
     fx.create(
         "mail",
-        spec(json!({
-            "url": nb.url().as_str(),
-            "apiKeySecretRef": {"name": API_KEY_SECRET, "key": "key"},
-            "record": {"collection": "mailSettings", "filterByTk": id,
-                       "fields": {"clientId": "clientId", "clientSecret": "clientSecret"}},
-        })),
+        spec(
+            NocoBaseTarget::new(nb.url().as_str(), API_KEY_SECRET)
+                .record("mailSettings", &id, "clientSecret")
+                .client_id_field("clientId"),
+        ),
     )
     .await;
     let (app, k1) = provisioned_and_delivered(&fx).await;
@@ -271,50 +271,47 @@ async fn bad_targets_are_explained_and_nothing_is_revoked() {
     fx.put_secret("no-permission-key", "key", nb.no_permission_key().expose())
         .await;
     let id = nb.record_id();
-    let record = |collection: &str, key: &str, field: &str| json!({"collection": collection, "filterByTk": key, "fields": {"clientSecret": field}});
     let url = nb.url().to_string();
     let ns = fx.ns.clone();
     // (integration, spec.delivery.nocobase, reason, the fix its message must name)
     let cases = [
         (
             "no-permission",
-            json!({"url": url, "apiKeySecretRef": {"name": "no-permission-key", "key": "key"},
-                   "record": record("mailSettings", &id, "clientSecret")}),
+            NocoBaseTarget::new(&url, "no-permission-key").record("mailSettings", &id, "clientSecret"),
             "NocoBaseForbidden",
             "give the API key's role the view and update actions on collection mailSettings".to_string(),
         ),
         (
             "missing-collection",
-            json!({"url": url, "apiKeySecretRef": {"name": "root-key", "key": "key"},
-                   "record": record("noSuchCollection", &id, "clientSecret")}),
+            NocoBaseTarget::new(&url, "root-key").record("noSuchCollection", &id, "clientSecret"),
             "NocoBaseNotFound",
             "check the collection name".to_string(),
         ),
         (
             "missing-record",
-            json!({"url": url, "apiKeySecretRef": {"name": "root-key", "key": "key"},
-                   "record": record("mailSettings", "987654321", "clientSecret")}),
+            NocoBaseTarget::new(&url, "root-key").record("mailSettings", "987654321", "clientSecret"),
             "RecordNotFound",
             "check the record key: filterByTk or filter must match the existing record of mailSettings".to_string(),
         ),
         (
             "missing-field",
-            json!({"url": url, "apiKeySecretRef": {"name": "root-key", "key": "key"},
-                   "record": record("mailSettings", &id, "noSuchField")}),
+            NocoBaseTarget::new(&url, "root-key").record("mailSettings", &id, "noSuchField"),
             "FieldMissing",
             "fix the field mapping: mailSettings has no field noSuchField".to_string(),
         ),
         (
             "not-allowed",
-            json!({"url": "http://nocobase.example.com:13000", "apiKeySecretRef": {"name": "root-key", "key": "key"},
-                   "record": record("mailSettings", &id, "clientSecret")}),
+            NocoBaseTarget::new("http://nocobase.example.com:13000", "root-key").record(
+                "mailSettings",
+                &id,
+                "clientSecret",
+            ),
             "DestinationNotAllowed",
             "point the NocoBase URL at an allowed host, or add nocobase.example.com".to_string(),
         ),
         (
             "no-api-key",
-            json!({"url": url, "apiKeySecretRef": {"name": "absent", "key": "key"},
-                   "record": record("mailSettings", &id, "clientSecret")}),
+            NocoBaseTarget::new(&url, "absent").record("mailSettings", &id, "clientSecret"),
             "ApiKeyMissing",
             format!("kubectl create secret generic absent -n {ns} --from-literal=key=<API key>"),
         ),

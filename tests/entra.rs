@@ -10,18 +10,15 @@ use std::time::Duration;
 use graph_emulator::{AfterCommitFailure, SpReplicationError};
 use serde_json::json;
 
-use operator::{Fx, TENANT_ID, app_id_of, condition, data, has_condition, is_ready, key_of};
+use operator::spec::NOCOBASE_ORIGIN;
+use operator::{Fx, Spec, TENANT_ID, app_id_of, condition, data, has_condition, is_ready, key_of};
 use support::eventually;
 
 const ADD_PASSWORD: &str = "POST /applications/{id}/addPassword";
 
 /// The default audience (no signInAudience), a person acknowledges each secret.
-fn default_spec() -> serde_json::Value {
-    json!({
-        "application": {"nocobaseOrigin": "https://nocobase.example.com"},
-        "secret": {"lifetime": "24h"},
-        "rotation": {"overlap": "1s"},
-    })
+fn default_spec() -> Spec {
+    Spec::new(NOCOBASE_ORIGIN).lifetime("24h").overlap("1s")
 }
 
 #[tokio::test]
@@ -197,9 +194,8 @@ async fn adopted_app_keeps_its_audience_and_permissions_and_a_full_limit_is_repo
     let a = graph.add_password(&app.id, "human 1", end).await.unwrap();
     graph.add_password(&app.id, "human 2", end).await.unwrap();
 
-    let mut spec = default_spec();
-    spec["application"]["existingAppId"] = app.app_id.clone().into();
-    fx.create("mail", spec).await;
+    fx.create("mail", default_spec().existing_app(&app.app_id))
+        .await;
     let cr = fx
         .wait("mail", Duration::from_secs(30), "SecretLimitReached", |o| {
             has_condition(o, "CredentialReady", "False", "SecretLimitReached")
@@ -242,7 +238,7 @@ async fn service_principal_forbidden_during_replication_is_retried() {
     let fx = Fx::start("entra-sp403").await;
     fx.h.set_replication_lag(Duration::from_secs(2));
     fx.h.set_sp_replication_error(SpReplicationError::Forbidden);
-    fx.create("mail", operator::basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx
         .wait("mail", Duration::from_secs(60), "Ready", is_ready)
         .await;
@@ -264,7 +260,7 @@ async fn ambiguous_add_password_leaves_no_second_secret() {
     // The first addPassword creates the credential, then answers 500: the operator must not mint blindly again
     // (the default audience allows two), and the one it cannot use is revoked.
     fx.h.fail_after_commit_next(1, AfterCommitFailure::Status(500));
-    fx.create("mail", operator::basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx.wait_ready("mail").await;
     let app = app_id_of(&cr);
     eventually("orphan revoked", Duration::from_secs(20), || {
@@ -279,7 +275,7 @@ async fn ambiguous_add_password_leaves_no_second_secret() {
 async fn secrets_forbidden_by_policy_have_their_own_reason_and_recover() {
     let fx = Fx::start("entra-policy").await;
     fx.h.set_password_addition_blocked(true);
-    fx.create("mail", operator::basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx
         .wait("mail", Duration::from_secs(30), "policy reason", |o| {
             has_condition(o, "CredentialReady", "False", "CredentialTypePolicy")
@@ -296,7 +292,7 @@ async fn secrets_forbidden_by_policy_have_their_own_reason_and_recover() {
 async fn a_fresh_secret_is_verified_through_the_activation_lag() {
     let fx = Fx::start("entra-verify").await;
     fx.h.set_secret_activation_lag(Duration::from_secs(2));
-    fx.create("mail", operator::basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx.wait_ready("mail").await;
     let v = condition(&cr, "CredentialVerified").unwrap();
     assert_eq!(v.0, "True", "{v:?}");
@@ -322,7 +318,7 @@ async fn permanent_failures_back_off_and_a_restart_honours_the_recorded_retry() 
     });
     fx.start_operator();
     fx.h.set_password_addition_blocked(true);
-    fx.create("mail", operator::basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx
         .wait("mail", Duration::from_secs(40), "second failure", |o| {
             o.status
@@ -367,7 +363,7 @@ async fn permanent_failures_back_off_and_a_restart_honours_the_recorded_retry() 
 #[tokio::test]
 async fn a_failing_forced_rotation_backs_off_instead_of_retrying_on_its_own_status_writes() {
     let fx = Fx::start("entra-trigger-backoff").await;
-    fx.create("mail", operator::basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     fx.wait_ready("mail").await;
     fx.h.set_password_addition_blocked(true);
     let before = fx.h.count(ADD_PASSWORD);
@@ -533,9 +529,8 @@ async fn adopted_app_with_another_audience_keeps_it() {
         .await
         .unwrap()
         .into_application();
-    let mut spec = default_spec();
-    spec["application"]["existingAppId"] = app.app_id.clone().into();
-    fx.create("mail", spec).await;
+    fx.create("mail", default_spec().existing_app(&app.app_id))
+        .await;
     let cr = fx.wait_ready("mail").await;
     assert!(key_of(&cr).is_some());
     // A second reconcile (a poke) must not patch it either.

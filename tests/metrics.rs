@@ -12,12 +12,12 @@ use std::{
 };
 
 use entramail_operator::{
-    api::{EntraTenant, NocoBaseMailIntegration},
+    api::EntraTenant,
     controller::http::{HttpState, router},
 };
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, PostParams};
-use operator::{Fx, TEST_LABEL, basic_spec, is_ready};
+use operator::{Fx, Spec, TEST_LABEL, is_ready};
 use serde_json::json;
 
 /// Serves the operator's /metrics on a free port and returns its URL.
@@ -48,7 +48,7 @@ async fn exposes_integration_gauges_and_forgets_them_on_delete() {
     let fx = Fx::start("metrics").await;
     let url = serve_metrics(&fx).await;
     fx.h.throttle_next(1, Duration::from_secs(1));
-    fx.create("mail", basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx.wait_ready("mail").await;
     let st = cr.status.unwrap();
 
@@ -124,15 +124,13 @@ async fn failed_attempts_count_up_with_backoff_and_reset() {
     let fx = Fx::start("failcount").await;
     let url = serve_metrics(&fx).await;
     // References a tenant that does not exist: every attempt fails with TenantNotFound.
-    let mut spec = basic_spec();
     let missing = format!("{}-missing", fx.tenant);
-    spec["tenantRef"] = json!({ "name": missing });
-    let obj: NocoBaseMailIntegration = serde_json::from_value(json!({
-        "apiVersion": "entramail.io/v1alpha1", "kind": "NocoBaseMailIntegration",
-        "metadata": {"name": "broken", "labels": {TEST_LABEL: fx.ns}},
-        "spec": spec,
-    }))
-    .unwrap();
+    let obj = operator::integration(
+        "broken",
+        &missing,
+        Spec::basic(),
+        json!({TEST_LABEL: fx.ns}),
+    );
     fx.integrations()
         .create(&PostParams::default(), &obj)
         .await

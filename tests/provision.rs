@@ -7,10 +7,13 @@ mod support;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use entramail_operator::{api::EntraTenant, planner::tag};
+use entramail_operator::{
+    api::{DeletionPolicy, EntraTenant},
+    planner::tag,
+};
 use k8s_openapi::api::events::v1::Event;
 use kube::{Api, ResourceExt, api::ListParams};
-use operator::{Fx, TENANT_ID, basic_spec, condition, data, is_ready, key_of, object_id_of};
+use operator::{Fx, Spec, TENANT_ID, condition, data, is_ready, key_of, object_id_of};
 use serde_json::json;
 
 const SCOPES: [&str; 5] = [
@@ -41,7 +44,7 @@ async fn pokes_cost_no_graph_request_and_the_drift_check_one() {
     fx.stop_operator().await;
     fx.configure(|c| c.drift_check_interval = Duration::from_secs(8));
     fx.start_operator();
-    fx.create("mail", basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx.wait_ready("mail").await;
     let key = key_of(&cr).unwrap();
     let obj_id = object_id_of(&cr);
@@ -85,7 +88,7 @@ async fn pokes_cost_no_graph_request_and_the_drift_check_one() {
 #[tokio::test]
 async fn provisions_app_secret_and_then_stays_quiet() {
     let mut fx = Fx::start("prov").await;
-    fx.create("mail", basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx.wait_ready("mail").await;
     let st = cr.status.clone().unwrap();
     let app_id = st.app_id.clone().unwrap();
@@ -198,7 +201,7 @@ async fn converges_through_lag_throttling_and_server_errors() {
     fx.h.set_replication_lag(Duration::from_millis(1500));
     fx.h.throttle_next(3, Duration::from_secs(1));
     fx.h.fail_next(2, 503);
-    fx.create("mail", basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx
         .wait("mail", Duration::from_secs(90), "Ready", is_ready)
         .await;
@@ -220,7 +223,7 @@ async fn converges_through_lag_throttling_and_server_errors() {
 #[tokio::test]
 async fn delete_policy_removes_the_application() {
     let fx = Fx::start("del").await;
-    fx.create("mail", basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx.wait_ready("mail").await;
     let app_id = cr.status.unwrap().app_id.unwrap();
     assert!(fx.h.application_by_app_id(TENANT_ID, &app_id).is_some());
@@ -232,9 +235,11 @@ async fn delete_policy_removes_the_application() {
 #[tokio::test]
 async fn orphan_policy_keeps_the_application_but_revokes_our_secrets() {
     let fx = Fx::start("orphan").await;
-    let mut spec = basic_spec();
-    spec["deletionPolicy"] = json!("Orphan");
-    fx.create("mail", spec).await;
+    fx.create(
+        "mail",
+        Spec::basic().deletion_policy(DeletionPolicy::Orphan),
+    )
+    .await;
     let cr = fx.wait_ready("mail").await;
     let app_id = cr.status.unwrap().app_id.unwrap();
     fx.delete("mail").await;
@@ -253,7 +258,7 @@ async fn orphan_policy_keeps_the_application_but_revokes_our_secrets() {
 async fn namespace_not_allowed_gets_a_condition_and_no_graph_writes() {
     let fx = Fx::start_with("denied", json!({"names": ["some-other-namespace"]})).await;
     fx.h.reset_counts();
-    fx.create("mail", basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx
         .wait("mail", Duration::from_secs(30), "TenantReady=False", |o| {
             condition(o, "TenantReady").is_some_and(|c| c.0 == "False")
@@ -273,7 +278,7 @@ async fn namespace_not_allowed_gets_a_condition_and_no_graph_writes() {
 async fn lifetime_policy_rejection_is_explained_and_recovers_after_fix() {
     let fx = Fx::start("policy").await;
     fx.h.set_max_credential_lifetime(Some(Duration::from_secs(3600)));
-    fx.create("mail", basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx
         .wait(
             "mail",
@@ -309,9 +314,7 @@ async fn lifetime_policy_rejection_is_explained_and_recovers_after_fix() {
 #[tokio::test]
 async fn admin_consent_grants_the_five_scopes_once() {
     let fx = Fx::start("consent").await;
-    let mut spec = basic_spec();
-    spec["application"]["adminConsent"] = json!(true);
-    fx.create("mail", spec).await;
+    fx.create("mail", Spec::basic().admin_consent()).await;
     let cr = fx.wait_ready("mail").await;
     let sp_id = cr
         .status
@@ -349,7 +352,7 @@ async fn admin_consent_grants_the_five_scopes_once() {
 #[tokio::test]
 async fn deleting_after_the_tenant_is_gone_does_not_hang() {
     let fx = Fx::start("tenant-gone").await;
-    fx.create("mail", basic_spec()).await;
+    fx.create("mail", Spec::basic()).await;
     let cr = fx.wait_ready("mail").await;
     let app_id = cr.status.unwrap().app_id.unwrap();
     Api::<EntraTenant>::all(fx.client.clone())

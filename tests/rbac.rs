@@ -39,8 +39,8 @@ use kube::{
     discovery::{self, Scope},
 };
 use operator::{
-    OP_CLIENT_ID, OP_CREDENTIAL, OP_SECRET, TENANT_ID, condition, data, integration, is_ready,
-    key_of,
+    OP_CLIENT_ID, OP_CREDENTIAL, OP_SECRET, Spec, TENANT_ID, condition, data, integration,
+    is_ready, key_of,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -421,12 +421,7 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
         &integration(
             "mail",
             &tenant,
-            json!({
-                "application": {"nocobaseOrigin": "https://nocobase.example.com"},
-                "secret": {"lifetime": "24h"},
-                "rotation": {"overlap": "3s", "consumers": [{"kind": "Deployment", "name": "nocobase"}]},
-                "delivery": {"acknowledgement": "NotRequired"},
-            }),
+            Spec::basic().overlap("3s").consumer("nocobase"),
             Value::Null,
         ),
     )
@@ -434,12 +429,7 @@ async fn chart_rbac_scenario(watch_namespaces: bool) {
     .unwrap();
     crs.create(
         &PostParams::default(),
-        &integration(
-            "denied",
-            &tenant_denied,
-            operator::basic_spec(),
-            Value::Null,
-        ),
+        &integration("denied", &tenant_denied, Spec::basic(), Value::Null),
     )
     .await
     .unwrap();
@@ -658,13 +648,11 @@ async fn crd_rejects_cross_namespace_names() {
     let cases = [
         (
             "secret-ns",
-            json!({"application": {"nocobaseOrigin": "https://n.example.com"},
-                             "secret": {"name": "other-ns/x"}}),
+            Spec::new("https://n.example.com").secret_name("other-ns/x"),
         ),
         (
             "consumer-ns",
-            json!({"application": {"nocobaseOrigin": "https://n.example.com"},
-                               "rotation": {"consumers": [{"kind": "Deployment", "name": "other-ns/nocobase"}]}}),
+            Spec::new("https://n.example.com").consumer("other-ns/nocobase"),
         ),
     ];
     for (name, spec) in cases {

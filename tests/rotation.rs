@@ -10,13 +10,16 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use entramail_operator::{
-    api::{KEY_ID_ANNOTATION, RESTARTED_AT_ANNOTATION, ROTATE_ANNOTATION},
+    api::{
+        Acknowledgement, KEY_ID_ANNOTATION, RESTARTED_AT_ANNOTATION, ROTATE_ANNOTATION,
+        SignInAudience,
+    },
     planner::tag,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, ResourceExt, api::DeleteParams};
-use operator::{Fx, TENANT_ID, app_id_of, data, key_of, object_id_of};
-use serde_json::json;
+use operator::spec::NOCOBASE_ORIGIN;
+use operator::{Fx, Spec, TENANT_ID, app_id_of, data, key_of, object_id_of};
 use support::eventually;
 
 #[tokio::test]
@@ -25,13 +28,13 @@ async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
     operator::create_deployment(&fx.client, &fx.ns, "nocobase").await;
     fx.create(
         "mail",
-        json!({
-            "application": {"nocobaseOrigin": "https://nocobase.example.com"},
-            "secret": {"lifetime": "30s", "renewBefore": "18s"},
-            "rotation": {"overlap": "8s", "consumers": [{"kind": "Deployment", "name": "nocobase"}]},
+        Spec::new(NOCOBASE_ORIGIN)
+            .lifetime("30s")
+            .renew_before("18s")
+            .overlap("8s")
+            .consumer("nocobase")
             // The consumer's rollout is the one confirmation.
-            "delivery": {"acknowledgement": "NotRequired"},
-        }),
+            .acknowledgement(Acknowledgement::NotRequired),
     )
     .await;
     let cr = fx.wait_ready("mail").await;
@@ -137,16 +140,7 @@ async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
 #[tokio::test]
 async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one() {
     let fx = Fx::start("rot-manual").await;
-    fx.create(
-        "mail",
-        json!({
-            "application": {"nocobaseOrigin": "https://nocobase.example.com"},
-            "secret": {"lifetime": "24h"},
-            "rotation": {"overlap": "3s"},
-            "delivery": {"acknowledgement": "NotRequired"},
-        }),
-    )
-    .await;
+    fx.create("mail", Spec::basic().overlap("3s")).await;
     let cr = fx.wait_ready("mail").await;
     let app = app_id_of(&cr);
     let k1 = key_of(&cr).unwrap();
@@ -210,9 +204,8 @@ async fn manual_trigger_lost_secret_and_deleted_credential_each_mint_a_new_one()
 async fn orphan_from_a_crash_is_revoked_foreign_credentials_are_not() {
     let mut fx = Fx::start("rot-orphan").await;
     // An organisational audience: no limit of 2 client secrets (the test adds two behind the operator's back).
-    let mut spec = operator::basic_spec();
-    spec["application"]["signInAudience"] = "AzureADMyOrg".into();
-    fx.create("mail", spec).await;
+    fx.create("mail", Spec::basic().audience(SignInAudience::AzureAdMyOrg))
+        .await;
     let cr = fx.wait_ready("mail").await;
     let app = app_id_of(&cr);
     let k1 = key_of(&cr).unwrap();
@@ -281,16 +274,8 @@ async fn secret_holds(fx: &Fx, app: &str, key: &str) {
 async fn workloads_target_restarts_for_the_first_secret_and_two_rotations() {
     let fx = Fx::start("rot-wl").await;
     operator::create_deployment(&fx.client, &fx.ns, "nocobase").await;
-    fx.create(
-        "mail",
-        json!({
-            "application": {"nocobaseOrigin": "https://nocobase.example.com"},
-            "secret": {"lifetime": "24h"},
-            "rotation": {"overlap": "1s", "consumers": [{"kind": "Deployment", "name": "nocobase"}]},
-            "delivery": {"acknowledgement": "NotRequired"},
-        }),
-    )
-    .await;
+    fx.create("mail", Spec::basic().overlap("1s").consumer("nocobase"))
+        .await;
     let cr = fx.wait_ready("mail").await;
     let app = app_id_of(&cr);
     let mut key = key_of(&cr).unwrap();
@@ -362,16 +347,8 @@ async fn workloads_target_restarts_for_the_first_secret_and_two_rotations() {
 #[tokio::test]
 async fn missing_consumer_is_explained_and_keeps_the_old_secret() {
     let fx = Fx::start("rot-missing").await;
-    fx.create(
-        "mail",
-        json!({
-            "application": {"nocobaseOrigin": "https://nocobase.example.com"},
-            "secret": {"lifetime": "24h"},
-            "rotation": {"overlap": "1s", "consumers": [{"kind": "Deployment", "name": "nocobse"}]},
-            "delivery": {"acknowledgement": "NotRequired"},
-        }),
-    )
-    .await;
+    fx.create("mail", Spec::basic().overlap("1s").consumer("nocobse"))
+        .await;
     let cr = fx
         .wait("mail", Duration::from_secs(60), "ConsumerNotFound", |o| {
             operator::is_ready(o)

@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 
 use crate::support;
 
+pub mod spec;
+pub use spec::Spec;
+
 pub const TENANT_ID: &str = "11111111-2222-3333-4444-555555555555";
 pub const OP_CLIENT_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 pub const OP_SECRET: &str = "operator-secret-value";
@@ -138,7 +141,7 @@ impl Fx {
     }
 
     /// Creates a NocoBaseMailIntegration using this fixture's tenant, in `ns` (default: the fixture's).
-    pub async fn create_in(&self, ns: &str, name: &str, spec: Value) -> NocoBaseMailIntegration {
+    pub async fn create_in(&self, ns: &str, name: &str, spec: Spec) -> NocoBaseMailIntegration {
         let obj = integration(name, &self.tenant, spec, json!({TEST_LABEL: self.ns}));
         Api::<NocoBaseMailIntegration>::namespaced(self.client.clone(), ns)
             .create(&PostParams::default(), &obj)
@@ -146,7 +149,7 @@ impl Fx {
             .unwrap()
     }
 
-    pub async fn create(&self, name: &str, spec: Value) -> NocoBaseMailIntegration {
+    pub async fn create(&self, name: &str, spec: Spec) -> NocoBaseMailIntegration {
         self.create_in(&self.ns.clone(), name, spec).await
     }
 
@@ -329,19 +332,10 @@ pub async fn create_tenant(
 }
 
 /// A NocoBaseMailIntegration object using `tenant`, with `labels` (null = none).
-pub fn integration(
-    name: &str,
-    tenant: &str,
-    mut spec: Value,
-    labels: Value,
-) -> NocoBaseMailIntegration {
-    spec["tenantRef"] = json!({"name": tenant});
-    serde_json::from_value(json!({
-        "apiVersion": "entramail.io/v1alpha1", "kind": "NocoBaseMailIntegration",
-        "metadata": {"name": name, "labels": labels},
-        "spec": spec,
-    }))
-    .unwrap()
+pub fn integration(name: &str, tenant: &str, spec: Spec, labels: Value) -> NocoBaseMailIntegration {
+    let mut obj = NocoBaseMailIntegration::new(name, spec.for_tenant(tenant));
+    obj.metadata.labels = serde_json::from_value(labels).unwrap();
+    obj
 }
 
 /// Polls until `pred` holds for the object `name` (or panics after `timeout` with its last status).
@@ -389,16 +383,6 @@ pub fn data(s: &Secret, key: &str) -> Option<String> {
         .as_ref()?
         .get(key)
         .map(|b| String::from_utf8(b.0.clone()).unwrap())
-}
-
-/// An integration whose previous secret only the overlap holds (no delivery to confirm): the rotation mechanics
-/// without NocoBase. Delivery tests set spec.delivery themselves.
-pub fn basic_spec() -> Value {
-    json!({
-        "application": {"nocobaseOrigin": "https://nocobase.example.com"},
-        "secret": {"lifetime": "24h"},
-        "delivery": {"acknowledgement": "NotRequired"},
-    })
 }
 
 /// keyId of the credential the integration's status says the Secret holds.
