@@ -200,7 +200,11 @@ fn revocations(
             .filter(|c| view.ours(c) && next.retiring.iter().any(|r| r.key_id == c.key_id))
             .filter(|c| !gone(&revocations, &c.key_id))
             .collect();
-        candidates.sort_by_key(|c| (c.start, c.end, c.key_id.clone()));
+        // Our tag's sequence orders mints exactly; start dates are whole seconds and two mints can share one.
+        candidates.sort_by_key(|c| {
+            let sequence = parse_tag(c.display_name.as_deref(), view.input.uid);
+            (sequence, c.start, c.end, c.key_id.clone())
+        });
         for c in candidates {
             if remaining < limit {
                 break;

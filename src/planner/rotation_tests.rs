@@ -312,6 +312,27 @@ fn secret_lost_at_the_limit_revokes_the_oldest_retiring_credential_and_mints() {
 }
 
 #[test]
+fn secret_lost_at_the_limit_revokes_the_older_mint_even_within_one_second() {
+    // Two mints in the same second have equal start and end dates (whole seconds): the tag's sequence decides, not
+    // the keyId ("k-a" sorts first but is the newer one).
+    let live = [cred("k-a", Some(1), 0, 900), cred("k-z", Some(0), 0, 900)];
+    let secret = SecretView::default();
+    let mut st = steady_status("k-a", 1);
+    st.retiring = vec![Retiring {
+        key_id: "k-z".into(),
+        revoke_after: t(200),
+    }];
+    let mut i = input(&live, &secret, &st, 100);
+    i.max_secrets = Some(2);
+    let p = plan(&i);
+    assert_eq!(
+        p.revocations().collect::<Vec<_>>(),
+        vec![("k-z", RevokeReason::SecretLost)]
+    );
+    assert!(p.mint().is_some());
+}
+
+#[test]
 fn secret_lost_at_the_limit_never_revokes_foreign_credentials_nor_more_than_needed() {
     let secret = SecretView::default();
     let st = steady_status("k1", 1);
