@@ -19,8 +19,6 @@ pub const NOCOBASE_OAUTH_CALLBACK_PATH: &str = "/admin/settings/mail/oauth2";
 pub const DEFAULT_SECRET_SUFFIX: &str = "-entra";
 /// Default credential lifetime: 180 days.
 pub const DEFAULT_LIFETIME_HOURS: u64 = 4320;
-/// Longest credential lifetime accepted: 2 years (Entra's own default maximum).
-pub const MAX_LIFETIME_HOURS: u64 = 17520;
 /// Longest displayName Entra accepts: 120 characters, 90 for apps that allow personal Microsoft accounts (entra-docs
 /// supported-accounts-validation; docs/entra.md). The default name is cut to the shorter one, so a later change of
 /// audience still works.

@@ -25,18 +25,6 @@ impl NocoBaseClient {
         Ok(self.list_variables(&[name]).await?.1)
     }
 
-    /// Creates or updates the plain (`default`) variable `name`; returns the "restart needed" flag like
-    /// [`Self::upsert_secret_variable`].
-    pub async fn upsert_plain_variable(
-        &self,
-        name: &str,
-        value: &str,
-    ) -> Result<bool, DeliveryError> {
-        self.upsert_variable(name, VariableType::Default, value)
-            .await?;
-        Ok(self.list_variables(&[name]).await?.1)
-    }
-
     /// The variable `name` as NocoBase lists it (a secret's value is never returned), `None` if absent.
     pub async fn variable(&self, name: &str) -> Result<Option<VariableInfo>, DeliveryError> {
         let (vars, _) = self.list_variables(&[name]).await?;
