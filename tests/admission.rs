@@ -181,6 +181,7 @@ async fn minimal_integration_gets_documented_defaults() {
 
 #[tokio::test]
 async fn full_integration_round_trips_unchanged() {
+    // Long on purpose: every field of the spec set once, so a round trip loses none.
     let (client, ns) = setup("adm-full").await;
     let spec = json!({
         "tenantRef": { "name": "contoso" },
@@ -281,6 +282,7 @@ async fn full_integration_round_trips_unchanged() {
 
 #[tokio::test]
 async fn invalid_integrations_are_rejected_with_readable_messages() {
+    // Long on purpose: a table of invalid specs and the message each must get, checked against the real apiserver.
     let (client, ns) = setup("adm-bad").await;
     let api = integration_api(&client, &ns);
     let base = minimal_integration_spec;
@@ -613,6 +615,7 @@ async fn tenant_ref_and_existing_app_id_are_immutable() {
 
 #[tokio::test]
 async fn invalid_tenants_are_rejected_with_readable_messages() {
+    // Long on purpose: a table of invalid tenants and the message each must get.
     let (client, ns) = setup("adm-tenant").await;
     let api = tenant_api(&client);
     let base = minimal_tenant_spec;

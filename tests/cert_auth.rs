@@ -139,6 +139,7 @@ async fn pem_whose_key_matches_no_certificate_is_a_config_error() {
 /// the thumbprint, and the audience.
 #[tokio::test]
 async fn emulator_verifies_signature_and_audience() {
+    // Long on purpose: one valid RS256 assertion and each way to break it.
     let emu = Emulator::start().await.unwrap();
     let registered = test_cert("registered");
     let other = test_cert("other");
@@ -226,6 +227,7 @@ async fn emulator_verifies_signature_and_audience() {
 /// by another key, a tampered one, and a PKCS#1 v1.5 signature under `alg: PS256` are all refused.
 #[tokio::test]
 async fn emulator_verifies_ps256_assertions() {
+    // Long on purpose: one valid PS256 assertion and each way to break it.
     let emu = Emulator::start().await.unwrap();
     let registered = test_cert("registered");
     let other = test_cert("other");

@@ -264,6 +264,7 @@ async fn nocobase_down_keeps_the_old_secret_until_nocobase_confirms() {
 
 #[tokio::test]
 async fn bad_targets_are_explained_and_nothing_is_revoked() {
+    // Long on purpose: a table of bad targets, each with its reason, fix and a rotation that must revoke nothing.
     let nb = NocoBase::shared();
     let fx = Fx::start("dlv-bad").await;
     fx.put_secret("root-key", "key", nb.root_key().expose())

@@ -23,6 +23,8 @@ fn default_spec() -> Spec {
 
 #[tokio::test]
 async fn default_audience_goes_ready_with_v2_tokens_and_waits_for_acknowledgement() {
+    // Long on purpose: the manual path followed through (Ready, condition, event, metric, acknowledgement,
+    // revocation).
     let fx = Fx::start("entra-default").await;
     fx.create("mail", default_spec()).await;
     let cr = fx.wait_ready("mail").await;

@@ -173,6 +173,7 @@ fn mail_app(name: &str) -> ApplicationUpsert {
 
 #[tokio::test]
 async fn client_secret_token_and_application_lifecycle() {
+    // Long on purpose: one application lifecycle through the Graph client, in order.
     let f = fixture().await;
     let created = f
         .graph

@@ -121,6 +121,7 @@ async fn exposes_integration_gauges_and_forgets_them_on_delete() {
 
 #[tokio::test]
 async fn failed_attempts_count_up_with_backoff_and_reset() {
+    // Long on purpose: failures counted up across retries, then the reset; each step depends on the one before.
     let fx = Fx::start("failcount").await;
     let url = serve_metrics(&fx).await;
     // References a tenant that does not exist: every attempt fails with TenantNotFound.

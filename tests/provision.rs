@@ -87,6 +87,8 @@ async fn pokes_cost_no_graph_request_and_the_drift_check_one() {
 
 #[tokio::test]
 async fn provisions_app_secret_and_then_stays_quiet() {
+    // Long on purpose: one provisioning checked end to end (app, SP, Secret, status, events) and then its quiet
+    // steady state.
     let mut fx = Fx::start("prov").await;
     fx.create("mail", Spec::basic()).await;
     let cr = fx.wait_ready("mail").await;

@@ -320,6 +320,8 @@ async fn observable_text(
 /// One full run of the operator binary under the chart's RBAC: leader election, provisioning, manual rotation with
 /// a consumer restart, a refused tenant, deletion; then the isolation and secret-leak assertions.
 async fn chart_rbac_scenario(watch_namespaces: bool) {
+    // Long on purpose: one story under the chart's RBAC, each step needs the state the previous one left (one
+    // operator process, one ServiceAccount token).
     let Some(helm) = helm() else { return };
     let _serial = SERIAL.lock().await;
     let admin = support::client().await;

@@ -24,6 +24,7 @@ use support::eventually;
 
 #[tokio::test]
 async fn scheduled_rotation_restarts_consumers_and_revokes_old_after_overlap() {
+    // Long on purpose: one rotation followed through its phases (mint, Secret, restart, rollout, overlap, revoke).
     let fx = Fx::start("rot").await;
     operator::create_deployment(&fx.client, &fx.ns, "nocobase").await;
     fx.create(

@@ -232,6 +232,7 @@ async fn add_password_returns_secret_once_and_remove_password_revokes() {
 
 #[tokio::test]
 async fn service_principal_grant_lifecycle_and_cascading_delete() {
+    // Long on purpose: one object lifecycle (create, grant, read, delete, cascade) in order.
     let f = Fixture::new().await;
     let created = f.create_app("sp").await;
     let app_id = created["appId"].as_str().unwrap().to_string();

@@ -41,6 +41,7 @@ async fn error_message(res: Response, status: u16) -> (String, String, Value) {
 
 #[tokio::test]
 async fn personal_audiences_require_access_token_version_2() {
+    // Long on purpose: each documented way to set a personal audience, accepted or refused.
     let f = Fixture::new().await;
     let created = f.create_app("audience").await;
     let object_id = id(&created);
@@ -144,6 +145,7 @@ async fn personal_audiences_require_access_token_version_2() {
 
 #[tokio::test]
 async fn audience_dependent_property_limits() {
+    // Long on purpose: a table of audiences and the limits each must enforce.
     let f = Fixture::new().await;
     let org = f.create_app("org-limits").await;
     let personal = personal_app(&f, "personal-limits").await;
@@ -550,6 +552,7 @@ async fn remove_password_of_a_missing_key_is_switchable() {
 
 #[tokio::test]
 async fn throttle_budget_charges_resource_units_per_app_and_tenant() {
+    // Long on purpose: one budget drained step by step; each assertion depends on the units spent before it.
     let f = Fixture::new().await;
     let created = f.create_app("budget").await;
     let list = || f.graph(Method::GET, "/applications").send();
