@@ -43,7 +43,7 @@ pub async fn run_size(
     };
     provision(&w, settings, &mut row).await?;
     steady_state(&w, settings, &mut row).await?;
-    mass_rotation(&w, &mut row).await?;
+    mass_rotation(&w, settings, &mut row).await?;
     idle(&w, settings, &mut row).await?;
     let note = w.op.note.clone();
     w.tear_down().await?;
@@ -176,7 +176,7 @@ async fn provision(w: &World, settings: &Settings, row: &mut Row) -> Result<(), 
         }
     })
     .await?;
-    let timeout = Duration::from_secs(60 + 2 * n as u64);
+    let timeout = settings.patience(n);
     wait_all(&w.api, n, timeout, "Ready", |o| {
         o.status
             .as_ref()
@@ -256,7 +256,7 @@ async fn steady_state(w: &World, settings: &Settings, row: &mut Row) -> Result<(
 
 /// (c) Mass rotation: every integration due at the same moment (entramail.io/rotate); time until all hold a new
 /// credential, and until every old one is revoked.
-async fn mass_rotation(w: &World, row: &mut Row) -> Result<(), BenchError> {
+async fn mass_rotation(w: &World, settings: &Settings, row: &mut Row) -> Result<(), BenchError> {
     let (h, n) = (&w.h, w.n());
     let listed = w.api.list(&ListParams::default()).await?;
     let before: HashMap<String, String> = listed
@@ -280,7 +280,7 @@ async fn mass_rotation(w: &World, row: &mut Row) -> Result<(), BenchError> {
         }
     })
     .await?;
-    let timeout = Duration::from_secs(60 + 2 * n as u64);
+    let timeout = settings.patience(n);
     wait_all(&w.api, n, timeout, "rotated", |o| {
         key_of(o).is_some_and(|k| before.get(&o.name_any()) != Some(&k))
     })

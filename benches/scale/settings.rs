@@ -80,3 +80,13 @@ impl Settings {
         })
     }
 }
+
+impl Settings {
+    /// How long to wait for all N to provision or rotate: generous for the machine, and three times what a tenant
+    /// budget needs at least (a rotation writes each application twice, like a provisioning; with personal accounts
+    /// Entra allows 60 such writes a minute).
+    pub fn patience(&self, n: usize) -> Duration {
+        Duration::from_secs(60 + 2 * n as u64)
+            + Duration::from_secs_f64(3.0 * crate::report::ideal_secs(self, n))
+    }
+}
