@@ -135,69 +135,92 @@ async fn pem_whose_key_matches_no_certificate_is_a_config_error() {
     assert!(matches!(err, AuthError::Config(m) if m.contains("matches the private key")));
 }
 
+/// The emulator's token endpoint with one certificate client registered, for hand-made assertions.
+struct TokenEndpoint {
+    emu: Emulator,
+    registered: TestCert,
+    other: TestCert,
+    endpoint: String,
+    scope: String,
+    http: reqwest::Client,
+}
+
+impl TokenEndpoint {
+    async fn start() -> Self {
+        let emu = Emulator::start().await.unwrap();
+        let registered = test_cert("registered");
+        emu.handle()
+            .register_certificate_client(TENANT, CLIENT, &registered.cert_pem)
+            .unwrap();
+        let base = emu.base_url().trim_end_matches('/').to_string();
+        let http = reqwest::Client::builder()
+            .tls_certs_merge(
+                reqwest::Certificate::from_pem_bundle(emu.ca_pem().as_bytes()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        Self {
+            endpoint: format!("{base}/{TENANT}/oauth2/v2.0/token"),
+            scope: format!("{base}/.default"),
+            emu,
+            registered,
+            other: test_cert("other"),
+            http,
+        }
+    }
+
+    fn cert_der(&self) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(self.registered.cert_pem.as_bytes()).unwrap()
+    }
+
+    /// A client-credentials request with `assertion`: (status, JSON body).
+    async fn post(&self, assertion: String) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT),
+                ("scope", &self.scope),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &assertion),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+}
+
 /// Hand-made assertions posted straight to the token endpoint: the emulator checks the signature, not just
 /// the thumbprint, and the audience.
 #[tokio::test]
 async fn emulator_verifies_signature_and_audience() {
     // Long on purpose: one valid RS256 assertion and each way to break it.
-    let emu = Emulator::start().await.unwrap();
-    let registered = test_cert("registered");
-    let other = test_cert("other");
-    emu.handle()
-        .register_certificate_client(TENANT, CLIENT, &registered.cert_pem)
-        .unwrap();
-    let endpoint = format!(
-        "{}/{TENANT}/oauth2/v2.0/token",
-        emu.base_url().trim_end_matches('/')
-    );
-    let http = reqwest::Client::builder()
-        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(emu.ca_pem().as_bytes()).unwrap())
-        .build()
-        .unwrap();
-    let cert_der = CertificateDer::from_pem_slice(registered.cert_pem.as_bytes()).unwrap();
+    let t = TokenEndpoint::start().await;
+    let (emu, registered, other, endpoint) = (&t.emu, &t.registered, &t.other, &t.endpoint);
     let sha1 = aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        cert_der.as_ref(),
+        t.cert_der().as_ref(),
     );
-    let scope = format!("{}/.default", emu.base_url().trim_end_matches('/'));
-    let post = |assertion: String| {
-        let http = http.clone();
-        let endpoint = endpoint.clone();
-        let scope = scope.clone();
-        async move {
-            let response = http
-                .post(&endpoint)
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", CLIENT),
-                    ("scope", &scope),
-                    (
-                        "client_assertion_type",
-                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                    ),
-                    ("client_assertion", &assertion),
-                ])
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            let body: serde_json::Value = response.json().await.unwrap();
-            (status, body)
-        }
-    };
+    let post = |assertion: String| t.post(assertion);
     let now = Utc::now().timestamp();
     let claims = |aud: &str| serde_json::json!({"aud": aud, "iss": CLIENT, "sub": CLIENT, "jti": "j", "nbf": now, "iat": now, "exp": now + 600});
     // azure_identity's OpenSSL credential sends the thumbprint as padded standard base64: accepted too.
     let x5t_standard = STANDARD.encode(sha1.as_ref());
     let x5t_url = URL_SAFE_NO_PAD.encode(sha1.as_ref());
 
-    let (status, body) = post(sign(&registered.key, &x5t_standard, &claims(&endpoint))).await;
+    let (status, body) = post(sign(&registered.key, &x5t_standard, &claims(endpoint))).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()));
     assert_eq!(emu.handle().certificate_assertions()["RS256 x5t"], 1);
 
     // Claims the registered certificate, signed with another key.
-    let (status, body) = post(sign(&other.key, &x5t_url, &claims(&endpoint))).await;
+    let (status, body) = post(sign(&other.key, &x5t_url, &claims(endpoint))).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"], "invalid_client");
     let description = body["error_description"].as_str().unwrap();
@@ -228,51 +251,13 @@ async fn emulator_verifies_signature_and_audience() {
 #[tokio::test]
 async fn emulator_verifies_ps256_assertions() {
     // Long on purpose: one valid PS256 assertion and each way to break it.
-    let emu = Emulator::start().await.unwrap();
-    let registered = test_cert("registered");
-    let other = test_cert("other");
-    emu.handle()
-        .register_certificate_client(TENANT, CLIENT, &registered.cert_pem)
-        .unwrap();
-    let endpoint = format!(
-        "{}/{TENANT}/oauth2/v2.0/token",
-        emu.base_url().trim_end_matches('/')
-    );
-    let http = reqwest::Client::builder()
-        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(emu.ca_pem().as_bytes()).unwrap())
-        .build()
-        .unwrap();
-    let cert_der = CertificateDer::from_pem_slice(registered.cert_pem.as_bytes()).unwrap();
+    let t = TokenEndpoint::start().await;
+    let (emu, registered, other, endpoint) = (&t.emu, &t.registered, &t.other, &t.endpoint);
     let x5t_s256 = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
-        cert_der.as_ref(),
+        t.cert_der().as_ref(),
     ));
-    let scope = format!("{}/.default", emu.base_url().trim_end_matches('/'));
-    let post = |assertion: String| {
-        let http = http.clone();
-        let endpoint = endpoint.clone();
-        let scope = scope.clone();
-        async move {
-            let response = http
-                .post(&endpoint)
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", CLIENT),
-                    ("scope", &scope),
-                    (
-                        "client_assertion_type",
-                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                    ),
-                    ("client_assertion", &assertion),
-                ])
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            let body: serde_json::Value = response.json().await.unwrap();
-            (status, body)
-        }
-    };
+    let post = |assertion: String| t.post(assertion);
     let now = Utc::now().timestamp();
     let claims = serde_json::json!({"aud": endpoint, "iss": CLIENT, "sub": CLIENT, "jti": "j", "nbf": now, "iat": now, "exp": now + 600});
     let header = serde_json::json!({"alg": "PS256", "typ": "JWT", "x5t#S256": x5t_s256});
