@@ -127,12 +127,7 @@ async fn limit_of_two_blocks_a_forced_rotation_until_the_new_secret_is_acknowled
         .await;
 
     // Rotation 1: k2 minted, k1 stays (k2 not acknowledged yet) past the 1s overlap.
-    fx.annotate("mail", "entramail.io/rotate", "r1").await;
-    let cr = fx
-        .wait("mail", Duration::from_secs(30), "rotation 1", |o| {
-            key_of(o).is_some_and(|k| k != k1)
-        })
-        .await;
+    let cr = fx.rotate("mail", "r1", &k1).await;
     let k2 = key_of(&cr).unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(fx.live_keys(&app).len(), 2);
@@ -412,12 +407,7 @@ async fn ambiguous_add_password_during_a_forced_rotation_at_the_limit_mints_once
     assert_eq!(fx.h.count(ADD_PASSWORD), 1);
 
     fx.h.fail_after_commit_next(1, AfterCommitFailure::Status(500));
-    fx.annotate("mail", "entramail.io/rotate", "r1").await;
-    let cr = fx
-        .wait("mail", Duration::from_secs(30), "rotated", |o| {
-            key_of(o).is_some_and(|k| k != k1)
-        })
-        .await;
+    let cr = fx.rotate("mail", "r1", &k1).await;
     let k2 = key_of(&cr).unwrap();
     // Exactly one new credential besides k1 (kept: its successor is not acknowledged), the orphan gone.
     eventually("orphan revoked", Duration::from_secs(20), || {
@@ -563,12 +553,7 @@ async fn a_lost_secret_at_the_limit_revokes_the_oldest_retiring_secret_and_mints
     let cr = fx.wait_ready("mail").await;
     let app = app_id_of(&cr);
     let k1 = key_of(&cr).unwrap();
-    fx.annotate("mail", "entramail.io/rotate", "r1").await;
-    let cr = fx
-        .wait("mail", Duration::from_secs(30), "rotation 1", |o| {
-            key_of(o).is_some_and(|k| k != k1)
-        })
-        .await;
+    let cr = fx.rotate("mail", "r1", &k1).await;
     let k2 = key_of(&cr).unwrap();
     assert_eq!(fx.live_keys(&app).len(), 2);
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use entramail_operator::{
-    api::{EntraTenant, NocoBaseMailIntegration},
+    api::{EntraTenant, NocoBaseMailIntegration, ROTATE_ANNOTATION},
     auth::{self, AuthMethod, Cloud, SecretText},
     controller::{self, Config},
     graph::{GraphClient, GraphConfig, RetryPolicy},
@@ -162,6 +162,16 @@ impl Fx {
             )
             .await
             .unwrap();
+    }
+
+    /// Forces a rotation (`entramail.io/rotate` = `trigger`) and waits until the status names a key other than
+    /// `old`.
+    pub async fn rotate(&self, name: &str, trigger: &str, old: &str) -> NocoBaseMailIntegration {
+        self.annotate(name, ROTATE_ANNOTATION, trigger).await;
+        self.wait(name, Duration::from_secs(30), "rotation", |o| {
+            key_of(o).is_some_and(|k| k != old)
+        })
+        .await
     }
 
     pub async fn delete(&self, name: &str) {
