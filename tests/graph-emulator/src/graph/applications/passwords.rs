@@ -117,8 +117,11 @@ fn check_policies(ctx: &Ctx<'_>, id: &str, asked: &Requested) -> Result<(), Grap
     // App management policy restriction `passwordAddition`
     // (<https://learn.microsoft.com/graph/api/resources/passwordcredentialconfiguration>). The code is the one
     // clients match on (e.g. OfficeDev/teams-toolkit's aadAppClient, which maps a 400 with it from addPassword);
-    // "Credential type not allowed as per assigned policy" is quoted from live runs in public repositories; the
-    // trailing policy id is inferred from the lifetime error's shape, not verified.
+    // A tenant or app management policy may forbid new client secrets (`passwordAddition` restriction:
+    // <https://learn.microsoft.com/graph/api/resources/applicationauthenticationmethodpolicy>, introduced in
+    // <https://github.com/microsoftgraph/microsoft-graph-docs/pull/13418>). "Credential type not allowed as per
+    // assigned policy" is quoted from live runs in public repositories; the trailing policy id is inferred from the
+    // lifetime error's shape, not verified.
     if ctx.settings.block_password_addition {
         return Err(GraphError::new(
             StatusCode::BAD_REQUEST,
