@@ -237,23 +237,28 @@ fn app() -> Application {
     serde_json::from_value(json!({"id": "o", "appId": "a1"})).unwrap()
 }
 
-#[test]
-fn a_blocked_mint_says_which_credentials_fill_the_limit_and_what_to_do() {
-    let c = cr(json!({}));
-    let mut r = run(&c);
-    let plan = Plan {
+/// A plan whose manual mint Entra's limit of 2 blocks, these credentials filling the slots.
+fn blocked_by(holders: Vec<(String, Holder, Option<DateTime<Utc>>)>) -> Plan {
+    Plan {
         actions: vec![],
         requeue_at: None,
         status: RotationStatus::default(),
         blocked: Some(Blocked {
             reason: MintReason::Manual,
             limit: 2,
-            holders: vec![
-                ("k1".into(), Holder::AwaitingDelivery, Some(now())),
-                ("x".into(), Holder::Foreign, None),
-            ],
+            holders,
         }),
-    };
+    }
+}
+
+#[test]
+fn a_blocked_mint_says_which_credentials_fill_the_limit_and_what_to_do() {
+    let c = cr(json!({}));
+    let mut r = run(&c);
+    let plan = blocked_by(vec![
+        ("k1".into(), Holder::AwaitingDelivery, Some(now())),
+        ("x".into(), Holder::Foreign, None),
+    ]);
     r.record_plan(&c, &app(), &seen(), &plan, &Done::default());
     let cr_ready = cond(&r, CREDENTIAL_READY);
     assert!(!cr_ready.is_true());
@@ -278,19 +283,10 @@ fn a_blocked_mint_held_by_a_confirmed_credential_inside_its_overlap_says_to_wait
     let c = cr(json!({}));
     let mut r = run(&c);
     let until = now() + chrono::TimeDelta::minutes(40);
-    let plan = Plan {
-        actions: vec![],
-        requeue_at: None,
-        status: RotationStatus::default(),
-        blocked: Some(Blocked {
-            reason: MintReason::Manual,
-            limit: 2,
-            holders: vec![
-                ("k1".into(), Holder::InOverlap(until), Some(now())),
-                ("k2".into(), Holder::InSecret, None),
-            ],
-        }),
-    };
+    let plan = blocked_by(vec![
+        ("k1".into(), Holder::InOverlap(until), Some(now())),
+        ("k2".into(), Holder::InSecret, None),
+    ]);
     r.record_plan(&c, &app(), &seen(), &plan, &Done::default());
     let message = cond(&r, CREDENTIAL_READY).message.clone();
     assert!(
