@@ -10,7 +10,7 @@ use entramail_operator::graph::{
     NewPassword, RequiredResourceAccess, ResourceAccess, RetryPolicy, UpsertOutcome,
     WebApplication,
 };
-use graph_emulator::{Emulator, EmulatorHandle};
+use graph_emulator::{Emulator, EmulatorHandle, TenantSize, ThrottleBudget};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use url::Url;
@@ -520,6 +520,60 @@ async fn throttling_beyond_budget_returns_retry_after() {
     assert_eq!(err.status(), Some(429));
     assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
     assert_eq!(err.reason(), "GraphThrottled");
+}
+
+/// A 429 for the tenant's write quota (`x-ms-throttle-scope: Tenant_Application/Write/...`) holds the client's
+/// other writes until its `Retry-After`: sent meanwhile they would be refused and charged too, which kept the
+/// window full for good in the scale bench. Reads are not held. Fails without the hold: the third write is sent at
+/// once, refused, and its retry budget is shorter than the `Retry-After`.
+#[tokio::test]
+async fn a_write_quota_429_holds_the_other_writes_until_retry_after() {
+    let f = fixture_with(RetryPolicy {
+        max_total_wait: Duration::from_millis(500),
+        ..fast_retry()
+    })
+    .await;
+    let app = f.app("entramail-hold", "Mail Hold").await;
+    f.warm_up().await;
+    f.handle.set_throttle_budget(Some(ThrottleBudget {
+        write_requests: 1,
+        write_window: Duration::from_secs(3),
+        ..ThrottleBudget::for_tenant_size(TenantSize::Large)
+    }));
+    let end = Utc::now() + TimeDelta::days(30);
+    f.add_password(&app, 30).await;
+    let refused = f
+        .graph
+        .add_password(&app.id, "entramail uid", end)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.status(),
+        Some(429),
+        "the quota's one write is spent"
+    );
+
+    let started = Instant::now();
+    f.graph.get_application(&app.id).await.unwrap().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a read is not held by a write quota: {:?}",
+        started.elapsed()
+    );
+    f.graph
+        .add_password(&app.id, "entramail uid", end)
+        .await
+        .expect("the held write goes once the quota has room");
+    let refusals = f
+        .handle
+        .counts_by_status()
+        .get("POST /applications/{id}/addPassword 429")
+        .copied();
+    assert_eq!(
+        refusals,
+        Some(1),
+        "no write was sent into the throttled window"
+    );
 }
 
 #[tokio::test]

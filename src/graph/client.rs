@@ -1,7 +1,8 @@
 //! Request plumbing: base URL, bearer token, JSON, error decoding, bounded retries, metrics.
 
 use super::error::{GraphError, decode_api_error};
-use super::limiter::{Aimd, Limiter, Outcome};
+use super::hold::{Kind, Limit, Throttle};
+use super::limiter::{Aimd, Limiter, Outcome, Permit};
 use super::metrics::GraphMetrics;
 use super::retry::RetryPolicy;
 use crate::auth::TokenSource;
@@ -199,13 +200,8 @@ impl GraphClient {
         let mut reauthenticated = false;
         loop {
             attempts += 1;
-            let permit = self.limiter.acquire().await;
-            let result = self.send_once(call).await;
-            permit.finish(match &result {
-                Err(e) if e.status() == Some(429) => Outcome::Throttled,
-                Err(e) if e.status().is_none() => Outcome::Unknown,
-                _ => Outcome::Answered,
-            });
+            let permit = self.limiter.acquire(Kind::of(&call.method)).await;
+            let result = self.send_once(call, permit).await;
             if let Some(m) = &self.metrics {
                 m.on_concurrency_limit(self.limiter.current().0);
             }
@@ -240,7 +236,9 @@ impl GraphClient {
         }
     }
 
-    async fn send_once(&self, call: &Call) -> Result<Reply, GraphError> {
+    /// One attempt; tells `permit` how it ended (a 429 with the limit Graph names, so the limiter holds back what
+    /// that limit covers).
+    async fn send_once(&self, call: &Call, permit: Permit) -> Result<Reply, GraphError> {
         let token = self.credential.token().await?;
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.token.expose()))
             .map_err(|_| GraphError::Config("access token is not a valid header value".into()))?;
@@ -270,6 +268,14 @@ impl GraphClient {
         let request_id = header("request-id");
         let retry_after =
             header(RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(&v, chrono::Utc::now()));
+        permit.finish(if status == 429 {
+            Outcome::Throttled(Throttle {
+                retry_after,
+                limit: Limit::from_scope_header(header("x-ms-throttle-scope").as_deref()),
+            })
+        } else {
+            Outcome::Answered
+        });
         let body = resp.bytes().await.map_err(GraphError::Transport)?.to_vec();
         if (200..300).contains(&status) {
             Ok(Reply { status, body })

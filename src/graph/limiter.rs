@@ -4,7 +4,8 @@
 //! one per window of successes and halves it on a 429, so it settles near what the tenant allows and sends far
 //! fewer requests into a throttled window (which Graph still charges for).
 //!
-//! [`Aimd`] is the pure rule; [`Limiter`] makes requests wait for a slot.
+//! [`Aimd`] is the pure rule; [`Limiter`] makes requests wait for a slot, and for the end of a throttled limit's
+//! `Retry-After` ([`Hold`]).
 
 use std::{
     sync::{Arc, Mutex},
@@ -13,13 +14,15 @@ use std::{
 
 use tokio::sync::Notify;
 
+use super::hold::{Hold, Kind, Throttle};
+
 /// How a request that held a slot ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Graph answered (any status but 429): the tenant had room.
     Answered,
     /// 429: over the budget.
-    Throttled,
+    Throttled(Throttle),
     /// No answer (transport error, timeout): says nothing about the budget.
     Unknown,
 }
@@ -75,7 +78,7 @@ impl Aimd {
         self.in_flight = self.in_flight.saturating_sub(1);
         match outcome {
             Outcome::Answered => self.limit = (self.limit + 1.0 / self.limit).min(self.max),
-            Outcome::Throttled => {
+            Outcome::Throttled(_) => {
                 let same_event = self
                     .last_decrease
                     .is_some_and(|t| now.saturating_duration_since(t) < self.calm);
@@ -89,43 +92,74 @@ impl Aimd {
     }
 }
 
-/// Makes Graph requests of one tenant wait for an [`Aimd`] slot.
+/// Tokio's clock (the same as the system's, except when a test pauses it), since holds end with a tokio sleep.
+fn clock_now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+#[derive(Debug)]
+struct State {
+    aimd: Aimd,
+    hold: Hold,
+}
+
+/// Makes Graph requests of one tenant wait for an [`Aimd`] slot and for any [`Hold`] on their kind.
 #[derive(Debug)]
 pub struct Limiter {
-    state: Mutex<Aimd>,
+    state: Mutex<State>,
     freed: Notify,
 }
 
 impl Limiter {
     pub fn new(rule: Aimd) -> Self {
         Self {
-            state: Mutex::new(rule),
+            state: Mutex::new(State {
+                aimd: rule,
+                hold: Hold::default(),
+            }),
             freed: Notify::new(),
         }
     }
 
-    /// Waits for a slot; the permit gives it back when dropped (as [`Outcome::Unknown`] unless told otherwise).
-    pub async fn acquire(self: &Arc<Self>) -> Permit {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state stays consistent under a panic elsewhere (plain counters), so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until requests of `kind` are not held and a slot is free; the permit gives the slot back when dropped
+    /// (as [`Outcome::Unknown`] unless told otherwise).
+    pub async fn acquire(self: &Arc<Self>, kind: Kind) -> Permit {
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             // Registered before the check, so a release between the check and the await is not missed.
             freed.as_mut().enable();
-            if self.state.lock().is_ok_and(|mut s| s.try_acquire()) {
-                return Permit {
-                    limiter: self.clone(),
-                    outcome: Outcome::Unknown,
-                };
+            let held_until = {
+                let mut s = self.state();
+                match s.hold.until(kind, clock_now()) {
+                    Some(until) => Some(until),
+                    None if s.aimd.try_acquire() => {
+                        return Permit {
+                            limiter: self.clone(),
+                            outcome: Outcome::Unknown,
+                        };
+                    }
+                    None => None,
+                }
+            };
+            match held_until {
+                Some(until) => tokio::time::sleep_until(until.into()).await,
+                None => freed.await,
             }
-            freed.await;
         }
     }
 
     /// (limit, in flight) now.
     pub fn current(&self) -> (usize, usize) {
-        self.state
-            .lock()
-            .map_or((0, 0), |s| (s.limit(), s.in_flight()))
+        let s = self.state();
+        (s.aimd.limit(), s.aimd.in_flight())
     }
 }
 
@@ -144,8 +178,15 @@ impl Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        if let Ok(mut s) = self.limiter.state.lock() {
-            s.release(self.outcome, Instant::now());
+        {
+            let now = clock_now();
+            let mut s = self.limiter.state();
+            s.aimd.release(self.outcome, now);
+            match self.outcome {
+                Outcome::Throttled(t) => s.hold.throttled(t, now),
+                Outcome::Answered => s.hold.answered(),
+                Outcome::Unknown => {}
+            }
         }
         // Wake every waiter: after an increase more than one may go.
         self.limiter.freed.notify_waiters();
@@ -156,7 +197,13 @@ impl Drop for Permit {
 mod tests {
     use super::*;
 
+    use crate::graph::hold::Limit;
+
     const CALM: Duration = Duration::from_secs(1);
+    const THROTTLED: Outcome = Outcome::Throttled(Throttle {
+        retry_after: None,
+        limit: None,
+    });
 
     #[test]
     fn grows_by_one_per_window_of_successes() {
@@ -184,12 +231,12 @@ mod tests {
         assert!(!a.try_acquire(), "full");
         // All 16 in flight come back throttled: one decrease, not sixteen.
         for _ in 0..16 {
-            a.release(Outcome::Throttled, t0);
+            a.release(THROTTLED, t0);
         }
         assert_eq!(a.limit(), 8);
-        a.release(Outcome::Throttled, t0 + CALM);
-        a.release(Outcome::Throttled, t0 + 2 * CALM);
-        a.release(Outcome::Throttled, t0 + 3 * CALM);
+        a.release(THROTTLED, t0 + CALM);
+        a.release(THROTTLED, t0 + 2 * CALM);
+        a.release(THROTTLED, t0 + 3 * CALM);
         assert_eq!(a.limit(), 2, "floor");
         assert_eq!(a.in_flight(), 0);
     }
@@ -210,9 +257,10 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_request_goes_when_a_slot_frees() {
         let limiter = Arc::new(Limiter::new(Aimd::new(1, 1, 1, CALM)));
-        let first = limiter.acquire().await;
+        let first = limiter.acquire(Kind::Read).await;
         let l2 = limiter.clone();
-        let second = tokio::spawn(async move { l2.acquire().await.finish(Outcome::Answered) });
+        let second =
+            tokio::spawn(async move { l2.acquire(Kind::Read).await.finish(Outcome::Answered) });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!second.is_finished(), "waits while the only slot is held");
         first.finish(Outcome::Answered);
@@ -221,5 +269,26 @@ mod tests {
             .expect("second request got the slot")
             .unwrap();
         assert_eq!(limiter.current(), (1, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_write_429_writes_wait_for_retry_after_and_reads_do_not() {
+        let limiter = Arc::new(Limiter::new(Aimd::new(4, 1, 4, CALM)));
+        let t0 = tokio::time::Instant::now();
+        limiter
+            .acquire(Kind::Write)
+            .await
+            .finish(Outcome::Throttled(Throttle {
+                retry_after: Some(Duration::from_secs(30)),
+                limit: Some(Limit::Write),
+            }));
+        limiter.acquire(Kind::Read).await.finish(Outcome::Answered);
+        assert_eq!(t0.elapsed(), Duration::ZERO, "a read goes at once");
+        limiter.acquire(Kind::Write).await.finish(Outcome::Answered);
+        assert!(
+            t0.elapsed() >= Duration::from_secs(30),
+            "the next write waited out Retry-After: {:?}",
+            t0.elapsed()
+        );
     }
 }

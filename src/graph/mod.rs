@@ -4,6 +4,7 @@ mod applications;
 mod client;
 mod error;
 mod grants;
+pub mod hold;
 pub mod limiter;
 mod metrics;
 mod model;
