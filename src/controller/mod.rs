@@ -1,6 +1,7 @@
 //! IO around the planner: the reconcile loops for NocoBaseMailIntegration and EntraTenant, the Secret and
 //! consumer handling, metrics and the health/metrics HTTP server. Start everything with [`run`].
 
+pub mod cached;
 pub mod consumers;
 pub mod error;
 pub mod http;
@@ -20,6 +21,7 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, ResourceExt,
+    core::PartialObjectMeta,
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
@@ -30,11 +32,12 @@ use kube::{
 };
 use tokio::sync::Mutex;
 
+pub use cached::CachedIntegration;
 pub use error::Error;
 pub use metrics::Metrics;
 
 use crate::{
-    api::{ConsumerKind, EntraTenant, NocoBaseMailIntegration},
+    api::{ConsumerKind, EntraTenant},
     graph::{GraphClient, RetryPolicy},
     planner::backoff::Backoff,
 };
@@ -137,54 +140,19 @@ impl Context {
     }
 }
 
-/// What the controller's cache keeps of an integration: only what the watch mappers read (tenant name, consumers,
-/// whether a previous credential waits), what `finalizer` reads (finalizers, deletionTimestamp) and `error_policy`'s
-/// attempt count. Reconciles and cleanups GET the live object, so nothing else is worth holding once per
-/// integration (at 10,000 integrations the full objects were the largest part of the heap).
-fn slim_for_cache(i: &mut NocoBaseMailIntegration) {
-    let m = &mut i.metadata;
-    m.managed_fields = None;
-    m.annotations = None;
-    m.labels = None;
-    m.owner_references = None;
-    let spec = &mut i.spec;
-    spec.application = Default::default();
-    spec.secret.labels.clear();
-    spec.secret.annotations.clear();
-    spec.secret.name = None;
-    spec.delivery = Default::default();
-    spec.rotation.nocobase_push = None;
-    if let Some(s) = i.status.take() {
-        let waiting = s.previous_credentials.into_iter().take(1).map(|p| {
-            crate::api::PreviousCredentialStatus {
-                key_id: String::new(),
-                hint: None,
-                ..p
-            }
-        });
-        i.status = Some(crate::api::NocoBaseMailIntegrationStatus {
-            failed_attempts: s.failed_attempts,
-            previous_credentials: waiting.collect(),
-            ..Default::default()
-        });
-    }
-}
-
 /// Integrations with a credential waiting for revocation that name this workload as a consumer.
 fn rolling_consumers<K: ResourceExt>(
-    store: &Store<NocoBaseMailIntegration>,
+    store: &Store<CachedIntegration>,
     kind: ConsumerKind,
     workload: &K,
-) -> Vec<ObjectRef<NocoBaseMailIntegration>> {
+) -> Vec<ObjectRef<CachedIntegration>> {
     let (ns, name) = (workload.namespace(), workload.name_any());
     store
         .state()
         .into_iter()
         .filter(|i| {
             i.namespace() == ns
-                && i.status
-                    .as_ref()
-                    .is_some_and(|s| !s.previous_credentials.is_empty())
+                && i.has_previous_credential()
                 && i.spec
                     .rotation
                     .consumers
@@ -231,16 +199,13 @@ async fn run_integrations(ctx: Arc<Context>, selected: watcher::Config, ns: Opti
         secret::MANAGED_BY_LABEL,
         secret::MANAGED_BY
     ));
-    // The cache keeps slim objects (see `slim_for_cache`). No backoff of its own: the controller's trigger_backoff
-    // already covers this stream.
+    // The cache keeps small objects (see `cached`). No backoff of its own: the controller's trigger_backoff already
+    // covers this stream.
     let (reader, writer) = reflector::store();
-    let integrations = watcher(
-        api_in::<NocoBaseMailIntegration>(&client, ns),
-        selected.clone(),
-    )
-    .modify(slim_for_cache)
-    .reflect(writer)
-    .applied_objects();
+    let integrations = watcher(api_in::<CachedIntegration>(&client, ns), selected.clone())
+        .modify(CachedIntegration::slim)
+        .reflect(writer)
+        .applied_objects();
     let integration_ctl = Controller::for_stream(integrations, reader)
         .owns(api_in::<Secret>(&client, ns), owned)
         .trigger_backoff(watch_backoff::WatchBackoff::default());
@@ -256,18 +221,25 @@ async fn run_integrations(ctx: Arc<Context>, selected: watcher::Config, ns: Opti
             .collect::<Vec<_>>()
     });
     // During an overlap, a consumer finishing its rollout lets the old credential go early; outside an
-    // overlap workload changes are ignored so the steady state stays quiet.
+    // overlap workload changes are ignored so the steady state stays quiet. Only names matter here, so the watches
+    // are metadata-only (any change, status included, still arrives as a new resourceVersion).
     let (s1, s2) = (integration_ctl.store(), integration_ctl.store());
     integration_ctl
-        .watches(
-            api_in::<Deployment>(&client, ns),
-            watcher::Config::default(),
-            move |d: Deployment| rolling_consumers(&s1, ConsumerKind::Deployment, &d),
+        .watches_stream(
+            watcher(
+                api_in::<PartialObjectMeta<Deployment>>(&client, ns),
+                watcher::Config::default(),
+            )
+            .touched_objects(),
+            move |d| rolling_consumers(&s1, ConsumerKind::Deployment, &d),
         )
-        .watches(
-            api_in::<StatefulSet>(&client, ns),
-            watcher::Config::default(),
-            move |d: StatefulSet| rolling_consumers(&s2, ConsumerKind::StatefulSet, &d),
+        .watches_stream(
+            watcher(
+                api_in::<PartialObjectMeta<StatefulSet>>(&client, ns),
+                watcher::Config::default(),
+            )
+            .touched_objects(),
+            move |d| rolling_consumers(&s2, ConsumerKind::StatefulSet, &d),
         )
         .with_config(
             kube::runtime::controller::Config::default()

@@ -7,18 +7,18 @@ use kube::{Api, ResourceExt, runtime::controller::Action};
 
 use super::{application::unique_name, report};
 use crate::{
-    api::{DeletionPolicy, EntraTenant, NocoBaseMailIntegration},
+    api::{DeletionPolicy, EntraTenant},
     controller::{
-        Context,
+        CachedIntegration, Context,
         error::{Error, Result},
         tenant,
     },
     planner::tag,
 };
 
-pub async fn run(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Action> {
-    // The cache keeps a slim copy (no application spec, no status ids): clean up after the object as it is.
-    let Some(cr) = super::observe::fresh(ctx, &cached).await? else {
+pub async fn run(cached: Arc<CachedIntegration>, ctx: &Context) -> Result<Action> {
+    // The cache keeps a small copy (no application spec, no status ids): clean up after the object as it is.
+    let Some(cr) = super::observe::fresh(ctx, &*cached).await? else {
         return Ok(Action::await_change());
     };
     let name = &cr.spec.tenant_ref.name;

@@ -40,7 +40,7 @@ use kube::{
 pub use error::StepError;
 
 use super::{
-    Context,
+    CachedIntegration, Context,
     error::{Error, Result},
     time,
 };
@@ -53,7 +53,7 @@ pub const CONTROLLER: &str = "nocobasemailintegration";
 
 /// Entry point used by the kube-runtime Controller.
 #[tracing::instrument(skip_all, fields(namespace = cr.namespace().unwrap_or_default(), name = cr.name_any()))]
-pub async fn reconcile(cr: Arc<NocoBaseMailIntegration>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(cr: Arc<CachedIntegration>, ctx: Arc<Context>) -> Result<Action> {
     ctx.metrics.reconciled(CONTROLLER);
     let started = Instant::now();
     let ns = cr
@@ -63,7 +63,8 @@ pub async fn reconcile(cr: Arc<NocoBaseMailIntegration>, ctx: Arc<Context>) -> R
         ctx.metrics.forget_integration(&ns, &cr.name_any());
         ctx.snapshots.forget(&cr.uid().unwrap_or_default());
     }
-    let api: Api<NocoBaseMailIntegration> = Api::namespaced(ctx.client.clone(), &ns);
+    // The finalizer patch goes through the cached type: it only touches metadata.finalizers.
+    let api: Api<CachedIntegration> = Api::namespaced(ctx.client.clone(), &ns);
     let res = finalizer(&api, FINALIZER, cr, |ev| async {
         match ev {
             finalizer::Event::Apply(cr) => apply(cr, &ctx).await,
@@ -81,13 +82,9 @@ pub async fn reconcile(cr: Arc<NocoBaseMailIntegration>, ctx: Arc<Context>) -> R
 
 /// Only failures outside the pipeline land here (e.g. the status write itself failed): the pipeline records its
 /// own failures in status and requeues with the backoff it recorded.
-pub fn error_policy(cr: Arc<NocoBaseMailIntegration>, err: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(cr: Arc<CachedIntegration>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failed(CONTROLLER, err.reason());
-    let attempts = cr
-        .status
-        .as_ref()
-        .and_then(|s| s.failed_attempts)
-        .unwrap_or(0);
+    let attempts = cr.failed_attempts();
     let delay = gate::delay(&ctx.config.backoff, attempts, err);
     tracing::warn!(
         namespace = cr.namespace().unwrap_or_default(),
@@ -101,9 +98,9 @@ pub fn error_policy(cr: Arc<NocoBaseMailIntegration>, err: &Error, ctx: Arc<Cont
 }
 
 /// The pipeline. Reads as the list of steps; each returns what the next needs, failures carry their step.
-async fn apply(cached: Arc<NocoBaseMailIntegration>, ctx: &Context) -> Result<Action> {
+async fn apply(cached: Arc<CachedIntegration>, ctx: &Context) -> Result<Action> {
     // The reflector's copy can lag far behind (after an apiserver restart); plan on the live object.
-    let Some(cr) = observe::fresh(ctx, &cached).await? else {
+    let Some(cr) = observe::fresh(ctx, &*cached).await? else {
         return Ok(Action::await_change());
     };
     let now = time::now();

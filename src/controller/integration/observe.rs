@@ -30,7 +30,7 @@ use crate::{
 /// requeue. None: deleted (or replaced by a new object with the same name, which gets its own reconcile).
 pub async fn fresh(
     ctx: &Context,
-    cached: &NocoBaseMailIntegration,
+    cached: &impl ResourceExt,
 ) -> Result<Option<NocoBaseMailIntegration>> {
     let ns = cached
         .namespace()
