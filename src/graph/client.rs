@@ -200,7 +200,12 @@ impl GraphClient {
         let mut reauthenticated = false;
         loop {
             attempts += 1;
-            let permit = self.limiter.acquire(Kind::of(&call.method)).await;
+            let kind = Kind::of(&call.method);
+            let patience = self.retry.max_total_wait.saturating_sub(waited);
+            let permit = match self.limiter.acquire(kind, patience).await {
+                Ok(permit) => permit,
+                Err(held_for) => return Err(held(kind, held_for)),
+            };
             let result = self.send_once(call, permit).await;
             if let Some(m) = &self.metrics {
                 m.on_concurrency_limit(self.limiter.current().0);
@@ -288,6 +293,25 @@ impl GraphClient {
         if let Some(metrics) = &self.metrics {
             metrics.on_request(call.endpoint, method_name(&call.method), status, duration);
         }
+    }
+}
+
+/// The answer for a request not sent because a 429 holds its kind for longer than the call may wait: a 429 of our
+/// own, so callers treat it as Graph's (GraphThrottled, retried after `Retry-After`).
+fn held(kind: Kind, held_for: Duration) -> GraphError {
+    GraphError::Api {
+        status: 429,
+        code: "TooManyRequests".into(),
+        message: format!(
+            "not sent: Graph throttled this tenant's {} for another {:.1} s (x-ms-throttle-scope)",
+            match kind {
+                Kind::Read => "reads",
+                Kind::Write => "writes",
+            },
+            held_for.as_secs_f64()
+        ),
+        request_id: None,
+        retry_after: Some(held_for),
     }
 }
 

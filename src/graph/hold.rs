@@ -12,7 +12,8 @@
 //! docs/entra.md, "Throttling"). A 429 without that header does not say that the tenant's budget is spent (the
 //! identity service sends it with every throttled answer): only the call that got it waits.
 //!
-//! Pure: the caller passes the time.
+//! Pure: the caller passes the time. [`super::limiter::Limiter`] applies it (waiting, or refusing when the hold
+//! outlasts what the call may wait).
 
 use std::time::{Duration, Instant};
 

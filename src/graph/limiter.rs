@@ -129,22 +129,30 @@ impl Limiter {
     }
 
     /// Waits until requests of `kind` are not held and a slot is free; the permit gives the slot back when dropped
-    /// (as [`Outcome::Unknown`] unless told otherwise).
-    pub async fn acquire(self: &Arc<Self>, kind: Kind) -> Permit {
+    /// (as [`Outcome::Unknown`] unless told otherwise). A hold that ends more than `patience` from now is not waited
+    /// out: `Err` says how long it still runs, so the caller can give its place back (a reconcile waiting here
+    /// keeps one of the controller's slots, which other tenants' integrations need meanwhile).
+    pub async fn acquire(
+        self: &Arc<Self>,
+        kind: Kind,
+        patience: Duration,
+    ) -> Result<Permit, Duration> {
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             // Registered before the check, so a release between the check and the await is not missed.
             freed.as_mut().enable();
             let held_until = {
+                let now = clock_now();
                 let mut s = self.state();
-                match s.hold.until(kind, clock_now()) {
+                match s.hold.until(kind, now) {
+                    Some(until) if until - now > patience => return Err(until - now),
                     Some(until) => Some(until),
                     None if s.aimd.try_acquire() => {
-                        return Permit {
+                        return Ok(Permit {
                             limiter: self.clone(),
                             outcome: Outcome::Unknown,
-                        };
+                        });
                     }
                     None => None,
                 }
@@ -257,10 +265,14 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_request_goes_when_a_slot_frees() {
         let limiter = Arc::new(Limiter::new(Aimd::new(1, 1, 1, CALM)));
-        let first = limiter.acquire(Kind::Read).await;
+        let first = limiter.acquire(Kind::Read, PATIENCE).await.unwrap();
         let l2 = limiter.clone();
-        let second =
-            tokio::spawn(async move { l2.acquire(Kind::Read).await.finish(Outcome::Answered) });
+        let second = tokio::spawn(async move {
+            l2.acquire(Kind::Read, PATIENCE)
+                .await
+                .unwrap()
+                .finish(Outcome::Answered)
+        });
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!second.is_finished(), "waits while the only slot is held");
         first.finish(Outcome::Answered);
@@ -275,20 +287,50 @@ mod tests {
     async fn after_a_write_429_writes_wait_for_retry_after_and_reads_do_not() {
         let limiter = Arc::new(Limiter::new(Aimd::new(4, 1, 4, CALM)));
         let t0 = tokio::time::Instant::now();
+        write_throttled(&limiter, 30).await;
         limiter
-            .acquire(Kind::Write)
+            .acquire(Kind::Read, PATIENCE)
             .await
-            .finish(Outcome::Throttled(Throttle {
-                retry_after: Some(Duration::from_secs(30)),
-                limit: Some(Limit::Write),
-            }));
-        limiter.acquire(Kind::Read).await.finish(Outcome::Answered);
+            .unwrap()
+            .finish(Outcome::Answered);
         assert_eq!(t0.elapsed(), Duration::ZERO, "a read goes at once");
-        limiter.acquire(Kind::Write).await.finish(Outcome::Answered);
+        limiter
+            .acquire(Kind::Write, PATIENCE)
+            .await
+            .unwrap()
+            .finish(Outcome::Answered);
         assert!(
             t0.elapsed() >= Duration::from_secs(30),
             "the next write waited out Retry-After: {:?}",
             t0.elapsed()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_longer_than_the_patience_is_not_waited_out() {
+        let limiter = Arc::new(Limiter::new(Aimd::new(4, 1, 4, CALM)));
+        write_throttled(&limiter, 90).await;
+        let t0 = tokio::time::Instant::now();
+        let refused = limiter.acquire(Kind::Write, PATIENCE).await.unwrap_err();
+        assert_eq!(
+            refused,
+            Duration::from_secs(90),
+            "how long the hold still runs"
+        );
+        assert_eq!(t0.elapsed(), Duration::ZERO, "answered at once");
+        assert_eq!(limiter.current().1, 0, "no slot taken");
+    }
+
+    const PATIENCE: Duration = Duration::from_secs(60);
+
+    async fn write_throttled(limiter: &Arc<Limiter>, retry_after_secs: u64) {
+        limiter
+            .acquire(Kind::Write, PATIENCE)
+            .await
+            .unwrap()
+            .finish(Outcome::Throttled(Throttle {
+                retry_after: Some(Duration::from_secs(retry_after_secs)),
+                limit: Some(Limit::Write),
+            }));
     }
 }
