@@ -114,14 +114,13 @@ impl Requested {
 
 /// The tenant's app management policy and the audience's secret limit, in the order Entra is assumed to apply them.
 fn check_policies(ctx: &Ctx<'_>, id: &str, asked: &Requested) -> Result<(), GraphError> {
-    // App management policy restriction `passwordAddition`
-    // (<https://learn.microsoft.com/graph/api/resources/passwordcredentialconfiguration>). The code is the one
-    // clients match on (e.g. OfficeDev/teams-toolkit's aadAppClient, which maps a 400 with it from addPassword);
-    // A tenant or app management policy may forbid new client secrets (`passwordAddition` restriction:
+    // A tenant or app management policy may forbid new client secrets: restriction type `passwordAddition`
+    // (<https://learn.microsoft.com/graph/api/resources/passwordcredentialconfiguration>,
     // <https://learn.microsoft.com/graph/api/resources/applicationauthenticationmethodpolicy>, introduced in
-    // <https://github.com/microsoftgraph/microsoft-graph-docs/pull/13418>). "Credential type not allowed as per
-    // assigned policy" is quoted from live runs in public repositories; the trailing policy id is inferred from the
-    // lifetime error's shape, not verified.
+    // <https://github.com/microsoftgraph/microsoft-graph-docs/pull/13418>). The code is the one clients match on
+    // (e.g. OfficeDev/teams-toolkit's aadAppClient, which maps a 400 with it from addPassword). "Credential type not
+    // allowed as per assigned policy" is quoted from live runs in public repositories; the trailing policy id is
+    // inferred from the lifetime error's shape, not verified.
     if ctx.settings.block_password_addition {
         return Err(GraphError::new(
             StatusCode::BAD_REQUEST,
